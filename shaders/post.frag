@@ -1,0 +1,69 @@
+#version 330
+// Post-processing of one generated frame: zoom, flowing warp, bicubic upscale,
+// hue rotation, flash and vignette. Every effect is driven by a uniform the Mapper sets.
+uniform sampler2D u_frame;     // generated image, RGB
+uniform vec2 u_frame_size;     // its size in texels
+uniform float u_time;          // seconds
+uniform float u_flash;         // 0..1.5, amount of u_flash_color added
+uniform vec3 u_flash_color;    // RGB 0..1
+uniform float u_zoom;          // magnification, 1 = none
+uniform float u_warp;          // distortion strength, 0 = none
+uniform float u_hue;           // hue rotation in turns
+uniform float u_vignette;      // corner darkening 0..1
+
+in vec2 v_uv;
+out vec4 f_color;
+
+// Catmull-Rom weights for the four taps around a texel; sharper than bilinear when upscaling.
+vec4 cubic_weights(float t) {
+    float t2 = t * t, t3 = t2 * t;
+    return vec4(-0.5 * t3 + t2 - 0.5 * t,
+                 1.5 * t3 - 2.5 * t2 + 1.0,
+                -1.5 * t3 + 2.0 * t2 + 0.5 * t,
+                 0.5 * t3 - 0.5 * t2);
+}
+
+vec3 sample_bicubic(vec2 uv) {
+    vec2 pos = uv * u_frame_size - 0.5;
+    vec2 base = floor(pos);
+    vec2 f = pos - base;
+    vec4 wx = cubic_weights(f.x);
+    vec4 wy = cubic_weights(f.y);
+    vec3 acc = vec3(0.0);
+    for (int j = 0; j < 4; ++j) {
+        vec3 row = vec3(0.0);
+        for (int i = 0; i < 4; ++i) {
+            vec2 texel = clamp(base + vec2(i - 1, j - 1), vec2(0.0), u_frame_size - 1.0);
+            row += wx[i] * texelFetch(u_frame, ivec2(texel), 0).rgb;
+        }
+        acc += wy[j] * row;
+    }
+    return acc;
+}
+
+// Mirror coordinates outside 0..1 so zooming out or warping never shows a hard edge.
+vec2 mirror(vec2 uv) {
+    return 1.0 - abs(1.0 - mod(uv, 2.0));
+}
+
+vec3 rotate_hue(vec3 rgb, float turns) {
+    // Rotate chroma around the luma axis in YIQ space; luma is unchanged.
+    const mat3 to_yiq = mat3(0.299, 0.596, 0.211, 0.587, -0.274, -0.523, 0.114, -0.322, 0.312);
+    const mat3 to_rgb = mat3(1.0, 1.0, 1.0, 0.956, -0.272, -1.106, 0.621, -0.647, 1.703);
+    vec3 yiq = to_yiq * rgb;
+    float a = 6.28318530718 * turns;
+    float c = cos(a), s = sin(a);
+    yiq.yz = vec2(c * yiq.y - s * yiq.z, s * yiq.y + c * yiq.z);
+    return to_rgb * yiq;
+}
+
+void main() {
+    vec2 uv = 0.5 + (v_uv - 0.5) / max(u_zoom, 1e-3);
+    uv += u_warp * 0.03 * vec2(sin(uv.y * 9.0 + u_time * 1.3), cos(uv.x * 7.0 - u_time * 1.1));
+    vec3 color = sample_bicubic(mirror(uv));
+    color = rotate_hue(color, u_hue);
+    color += u_flash * u_flash_color;
+    float r = length(v_uv - 0.5) * 1.4142;
+    color *= 1.0 - u_vignette * smoothstep(0.4, 1.0, r);
+    f_color = vec4(clamp(color, 0.0, 1.0), 1.0);
+}

@@ -1,0 +1,114 @@
+import numpy as np
+import pytest
+
+from visualizer.audio.features import silent_features
+from visualizer.mapping.envelopes import Envelope, shape
+from visualizer.mapping.mapper import Mapper
+from visualizer.mapping.walk import Keyframes, slerp
+from visualizer.models.io import load_generator
+from visualizer.settings import Mapping, Settings, from_dict, to_dict
+
+
+@pytest.fixture(scope="module")
+def keyframes(tiny_checkpoint):
+    return Keyframes.from_generator(load_generator(tiny_checkpoint, device="cpu"), seed=3, count=6)
+
+
+def hit(t, strength=1.0, **kw):
+    f = silent_features(t)
+    return f.__class__(**{**f.__dict__, "onset": strength, "flux": strength, "loudness": 0.8, **kw})
+
+
+def test_envelope_attack_and_release_time_constants():
+    env = Envelope(attack_s=0.0, release_s=0.1)
+    assert env.step(1.0, 0.01) == 1.0
+    # After one time constant a one-pole release has fallen to 1/e.
+    for _ in range(10):
+        env.step(0.0, 0.01)
+    assert env.value == pytest.approx(np.exp(-1.0), rel=1e-6)
+    slow = Envelope(attack_s=1.0, release_s=0.0)
+    assert slow.step(1.0, 0.1) == pytest.approx(1 - np.exp(-0.1))
+    assert slow.step(0.0, 0.1) == 0.0
+
+
+@pytest.mark.parametrize("curve", ["linear", "sqrt", "square", "smoothstep"])
+def test_curves_map_the_unit_interval_onto_itself(curve):
+    assert shape(0.0, curve) == 0.0 and shape(1.0, curve) == 1.0 and shape(2.0, curve) == 1.0
+    assert 0.0 < shape(0.5, curve) < 1.0
+
+
+def test_slerp_keeps_the_radius_between_orthogonal_latents():
+    a, b = np.zeros(64), np.zeros(64)
+    a[0], b[1] = 8.0, 8.0
+    mid = slerp(a, b, 0.5)
+    assert np.linalg.norm(mid) == pytest.approx(8.0)
+    np.testing.assert_allclose(slerp(a, b, 0.0), a)
+    np.testing.assert_allclose(slerp(a, b, 1.0), b)
+
+
+def test_chroma_blend_has_the_radius_of_a_single_keyframe(keyframes):
+    one_hot = np.eye(12)[4]
+    np.testing.assert_allclose(keyframes.chroma_blend(one_hot), keyframes.chroma[4])
+    even = keyframes.chroma_blend(np.ones(12))
+    typical = np.linalg.norm(keyframes.chroma, axis=1).mean()
+    assert 0.6 * typical < np.linalg.norm(even) < 1.4 * typical
+
+
+def test_an_onset_flashes_at_once_and_fades_with_the_release(keyframes):
+    mapper = Mapper(Settings(), keyframes)
+    dt = 1 / 30
+    _, before = mapper.step(silent_features(0.0), dt)
+    _, during = mapper.step(hit(dt), dt)
+    flashes = [mapper.step(silent_features(dt * (k + 2)), dt)[1].flash for k in range(10)]
+    assert before.flash == 0.0 and during.flash > 0.3
+    assert all(a > b for a, b in zip([during.flash] + flashes, flashes))
+    assert flashes[-1] < 0.05
+
+
+def test_an_onset_pushes_the_latent_and_it_returns(keyframes):
+    settings = Settings().with_overrides(walk={"base_speed": 0.0, "max_speed": 0.0, "chroma_weight": 0.0})
+    mapper = Mapper(settings, keyframes)
+    dt = 1 / 30
+    rest, _ = mapper.step(silent_features(0.0), dt)
+    pushed, _ = mapper.step(hit(dt), dt)
+    for k in range(60):
+        back, _ = mapper.step(silent_features(dt * (k + 2)), dt)
+    assert np.linalg.norm(pushed - rest) > 0.5 * np.linalg.norm(back - rest) + 0.1
+    assert np.linalg.norm(back - rest) < 0.05 * np.linalg.norm(pushed - rest)
+
+
+def test_loud_music_walks_faster(keyframes):
+    dt = 1 / 30
+    quiet, loud = Mapper(Settings(), keyframes), Mapper(Settings(), keyframes)
+    for k in range(90):
+        quiet.step(silent_features(k * dt), dt)
+        loud.step(hit(k * dt, strength=0.0, loudness=1.0), dt)
+    assert loud.position > 3 * quiet.position > 0
+
+
+def test_chroma_pulls_toward_its_pitch_class_keyframe(keyframes):
+    settings = Settings().with_overrides(walk={"chroma_weight": 1.0, "base_speed": 0.0, "truncation": 1.0})
+    mapper = Mapper(settings, keyframes)
+    chroma = np.eye(12)[7]
+    for k in range(120):
+        z, _ = mapper.step(hit(k / 30, strength=0.0, loudness=1.0, chroma=chroma), 1 / 30)
+    np.testing.assert_allclose(z - keyframes.mean, keyframes.chroma[7], atol=1e-3 * np.abs(keyframes.chroma[7]).max())
+
+
+def test_same_inputs_give_the_same_latents(keyframes):
+    runs = []
+    for _ in range(2):
+        mapper = Mapper(Settings(), keyframes)
+        runs.append([mapper.step(hit(k / 30, strength=float(k % 7 == 0)), 1 / 30)[0] for k in range(40)])
+    np.testing.assert_array_equal(np.stack(runs[0]), np.stack(runs[1]))
+
+
+def test_reloaded_settings_keep_unchanged_envelopes(keyframes):
+    mapper = Mapper(Settings(), keyframes)
+    mapper.step(hit(0.0), 1 / 30)
+    flash_before = mapper.step(silent_features(0.1), 1 / 30)[1].flash
+    data = to_dict(Settings())
+    data["mappings"].append(to_dict(Mapping(source="bass", target="warp")))
+    mapper.update_settings(from_dict(data))
+    flash_after = mapper.step(silent_features(0.2), 1 / 30)[1].flash
+    assert 0 < flash_after < flash_before

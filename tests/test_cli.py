@@ -1,0 +1,96 @@
+"""The command line as a user meets it: one clear line on stderr for every mistake, never a traceback."""
+
+import os
+import subprocess
+import sys
+
+import av
+import numpy as np
+import pytest
+
+from visualizer.audio.demo import write_wav
+from tests.conftest import tone
+
+SMALL = ["--size", "32", "--fps", "10", "--quiet"]
+
+
+def run(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "visualizer", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, timeout=300)
+
+
+def assert_one_line_error(proc, *words):
+    assert proc.returncode != 0
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert lines[0].startswith("visualizer: error: ")
+    for word in words:
+        assert word in lines[0], lines[0]
+
+
+@pytest.fixture(scope="module")
+def wav(tmp_path_factory):
+    return write_wav(tmp_path_factory.mktemp("cli") / "tone.wav", tone(1.0, 44100), 44100)
+
+
+def test_print_settings_is_a_loadable_settings_file(tmp_path):
+    proc = run("--print-settings")
+    assert proc.returncode == 0 and "[[mappings]]" in proc.stdout
+    path = tmp_path / "s.toml"
+    path.write_text(proc.stdout)
+    from visualizer.settings import Settings, load_settings
+
+    assert load_settings(path) == Settings()
+
+
+def test_missing_audio(tmp_path):
+    assert_one_line_error(run("--input", tmp_path / "nope.mp3", "--output", tmp_path / "o.mp4"), "not found")
+
+
+def test_non_audio_file(tmp_path):
+    bogus = tmp_path / "song.mp3"
+    bogus.write_bytes(os.urandom(4000))
+    assert_one_line_error(run("--input", bogus, "--output", tmp_path / "o.mp4"), "song.mp3")
+    assert not (tmp_path / "o.mp4").exists()
+
+
+def test_unwritable_output_fails_before_rendering(tmp_path, wav):
+    proc = run("--input", wav, "--output", tmp_path / "missing" / "o.mp4")
+    assert_one_line_error(proc, "does not exist")
+    assert_one_line_error(run("--input", wav, "--output", "/sys/o.mp4"), "permission denied")
+
+
+def test_bad_settings_key_and_value(tmp_path, wav):
+    bad_key = tmp_path / "key.toml"
+    bad_key.write_text("[walk]\nchroma_wieght = 0.5\n")
+    assert_one_line_error(run("--input", wav, "--output", tmp_path / "o.mp4", "--settings", bad_key),
+                          "walk.chroma_wieght", "walk.chroma_weight")
+    bad_value = tmp_path / "value.toml"
+    bad_value.write_text("[render]\ncrf = 99\n")
+    assert_one_line_error(run("--input", wav, "--output", tmp_path / "o.mp4", "--settings", bad_value),
+                          "render.crf")
+    assert_one_line_error(run("--input", wav, "--output", tmp_path / "o.mp4", "--settings", tmp_path / "x.toml"),
+                          "not found")
+
+
+def test_corrupt_checkpoint(tmp_path, wav):
+    bad = tmp_path / "model.safetensors"
+    bad.write_bytes(b"\x00" * 64)
+    assert_one_line_error(run("--input", wav, "--output", tmp_path / "o.mp4", "--model", bad), "corrupt")
+
+
+def test_live_mode_is_not_there_yet_and_says_so(wav):
+    assert_one_line_error(run("--input", "mic"), "--output")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("rate, channels", [(8000, 1), (96000, 2), (44100, 6), (22050, 3)])
+def test_any_rate_and_channel_count_renders(tmp_path, rate, channels):
+    audio = write_wav(tmp_path / "in.wav", tone(1.0, rate, channels), rate)
+    out = tmp_path / "out.mp4"
+    proc = run("--input", audio, "--output", out, *SMALL)
+    assert proc.returncode == 0, proc.stderr
+    with av.open(str(out)) as c:
+        assert c.streams.video[0].frames == 10
+        a = c.streams.audio[0].codec_context
+        assert a.sample_rate == rate and a.channels == (2 if channels == 3 else channels)

@@ -1,0 +1,80 @@
+"""End-to-end renders on the bundled model (slow: each renders a short real video)."""
+
+import hashlib
+
+import av
+import numpy as np
+import pytest
+
+from visualizer.audio.demo import demo_loop, write_wav
+from visualizer.audio.sources import load_audio
+from visualizer.engine import OfflineRenderer, render_file
+from visualizer.models.io import load_generator
+from visualizer.settings import Settings
+from tests.conftest import CLICK_TIMES
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def generator():
+    return load_generator(None, device="cpu")
+
+
+def frame_brightness(path):
+    with av.open(str(path)) as c:
+        return np.array([f.to_ndarray(format="rgb24").mean() for f in c.decode(c.streams.video[0])])
+
+
+def test_every_click_flashes_in_its_own_frame(tmp_path, click_wav, generator):
+    fps = 30
+    out = tmp_path / "clicks.mp4"
+    settings = Settings().with_overrides(render={"size": 96, "fps": fps})
+    result = render_file(click_wav, out, settings, progress=False, generator=generator)
+    brightness = frame_brightness(out)
+    assert len(brightness) == result.frames == 6 * fps
+    jumps = np.flatnonzero(np.diff(brightness) > 20) + 1  # frames much brighter than the one before
+    click_frames = np.floor(np.array(CLICK_TIMES) * fps).astype(int)
+    for frame in click_frames:
+        assert np.any(np.abs(jumps - frame) <= 1), (frame, jumps)
+    for jump in jumps:
+        assert np.min(np.abs(click_frames - jump)) <= 1, (jump, click_frames)
+
+
+def test_same_seed_same_video_bit_for_bit(tmp_path, generator):
+    audio = write_wav(tmp_path / "loop.wav", demo_loop(bars=1), 44100)
+    settings = Settings().with_overrides(render={"size": 64, "fps": 24, "seed": 11})
+    digests = []
+    for name in ("a.mp4", "b.mp4"):
+        render_file(audio, tmp_path / name, settings, progress=False, generator=generator)
+        digests.append(hashlib.sha256((tmp_path / name).read_bytes()).hexdigest())
+    assert digests[0] == digests[1]
+    other = tmp_path / "c.mp4"
+    render_file(audio, other, settings.with_overrides(render={"seed": 12}), progress=False, generator=generator)
+    assert hashlib.sha256(other.read_bytes()).hexdigest() != digests[0]
+
+
+def test_video_length_matches_the_audio_within_a_frame(tmp_path, generator):
+    audio = write_wav(tmp_path / "odd.wav", demo_loop(bars=1)[:, : int(1.37 * 44100)], 44100)
+    out = tmp_path / "odd.mp4"
+    render_file(audio, out, Settings().with_overrides(render={"size": 32, "fps": 25}), progress=False,
+                generator=generator)
+    with av.open(str(out)) as c:
+        video_s = c.streams.video[0].frames / 25
+        audio_s = float(c.streams.audio[0].duration * c.streams.audio[0].time_base)
+    assert abs(video_s - 1.37) <= 1 / 25
+    assert abs(audio_s - 1.37) < 0.05
+
+
+def test_silence_renders_finite_pictures(tmp_path, generator):
+    audio = write_wav(tmp_path / "silence.wav", np.zeros(44100, np.float32), 44100)
+    settings = Settings().with_overrides(render={"size": 32, "fps": 20})
+    clip = load_audio(audio)
+    from visualizer.audio.analyzer import analyse_signal
+
+    latents, uniforms = OfflineRenderer(settings, generator).plan(
+        analyse_signal(clip.mono_at(22050), settings.analysis), 20)
+    assert np.isfinite(latents).all() and all(u.flash == 0 for u in uniforms)
+    render_file(audio, tmp_path / "silence.mp4", settings, progress=False, generator=generator)
+    brightness = frame_brightness(tmp_path / "silence.mp4")
+    assert len(brightness) == 20 and brightness.std() < 10 and brightness.mean() > 5

@@ -1,0 +1,51 @@
+import tomllib
+
+import pytest
+
+from visualizer.settings import Mapping, Settings, SettingsError, from_dict, load_settings, to_toml
+
+
+def test_printed_defaults_load_back_to_the_defaults():
+    text = to_toml(Settings())
+    assert from_dict(tomllib.loads(text)) == Settings()
+    assert "# output width and height in pixels" in text
+
+
+def test_missing_keys_keep_defaults(tmp_path):
+    path = tmp_path / "s.toml"
+    path.write_text("[walk]\ntruncation = 0.5\n")
+    s = load_settings(path)
+    assert s.walk.truncation == 0.5
+    assert s.render == Settings().render
+
+
+@pytest.mark.parametrize("text, words", [
+    ("[walk]\ntrucation = 0.5\n", ["walk.trucation", "walk.truncation"]),
+    ("[rendr]\nfps = 30\n", ["rendr", "render"]),
+    ("[render]\nfps = -3\n", ["render.fps", "[1, 240]"]),
+    ("[render]\nsize = 'big'\n", ["render.size", "int"]),
+    ("[[mappings]]\nsource = 'onst'\n", ["mappings[0].source", "onset"]),
+    ("[[mappings]]\ntarget = 'flash'\ngian = 2\n", ["mappings[0].gian", "mappings[0].gain"]),
+    ("[render\n", ["not valid TOML"]),
+])
+def test_bad_settings_name_the_key_and_the_fix(tmp_path, text, words):
+    path = tmp_path / "s.toml"
+    path.write_text(text)
+    with pytest.raises(SettingsError) as err:
+        load_settings(path)
+    message = str(err.value)
+    assert "\n" not in message
+    for word in words:
+        assert word in message
+
+
+def test_mappings_in_a_file_replace_the_default_list(tmp_path):
+    path = tmp_path / "s.toml"
+    path.write_text("[[mappings]]\nsource = 'bass'\ntarget = 'flash'\ngain = 2.0\n")
+    assert load_settings(path).mappings == [Mapping(source="bass", target="flash", gain=2.0)]
+
+
+def test_overrides_are_validated():
+    with pytest.raises(SettingsError, match="render.size"):
+        Settings().with_overrides(render={"size": 0})
+    assert Settings().with_overrides(render={"fps": 24, "seed": None}).render.fps == 24.0

@@ -1,0 +1,141 @@
+"""Command line: parses arguments and calls the library. No behaviour lives here.
+
+    visualizer --input song.mp3 --output song.mp4 [--settings my.toml] [--size 512] [--fps 30] [--seed 7]
+    visualizer demo [--output demo.mp4]
+    visualizer train [--out checkpoints/visvae.safetensors] [--minutes 45]
+    visualizer --print-settings
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from visualizer.errors import UserError
+
+SUBCOMMANDS = ("demo", "train")
+
+
+def _render_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="visualizer",
+        description="Audio-reactive visuals from a neural image generator.",
+        epilog="Subcommands: 'visualizer demo' renders the bundled demo; 'visualizer train' trains "
+               "the default model. Run 'visualizer SUBCOMMAND --help' for theirs.",
+    )
+    p.add_argument("--input", "-i", help="audio file (WAV, FLAC, OGG, MP3, ...)")
+    p.add_argument("--output", "-o", help="video file to write (.mp4)")
+    _add_common(p)
+    p.add_argument("--print-settings", action="store_true",
+                   help="print the full default settings file, with comments, and exit")
+    return p
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--settings", "-s", help="TOML settings file (see --print-settings)")
+    p.add_argument("--size", type=int, help="output width and height in pixels (render.size)")
+    p.add_argument("--fps", type=float, help="video frame rate (render.fps)")
+    p.add_argument("--seed", type=int, help="keyframe seed (render.seed)")
+    p.add_argument("--model", help="generator checkpoint (model.checkpoint); default: the bundled model")
+    p.add_argument("--device", help="auto, cpu, cuda or cuda:N (model.device)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+
+
+def _settings(args: argparse.Namespace):
+    from visualizer.settings import load_settings
+
+    settings = load_settings(args.settings)
+    return settings.with_overrides(
+        render={"size": args.size, "fps": args.fps, "seed": args.seed},
+        model={"checkpoint": args.model, "device": args.device},
+    )
+
+
+def _report(result) -> None:
+    print(f"wrote {result.path}: {result.frames} frames, {result.audio_duration_s:.1f} s of audio "
+          f"in {result.wall_s:.1f} s (real-time factor {result.real_time_factor:.2f})", file=sys.stderr)
+
+
+def cmd_render(argv: list[str]) -> int:
+    args = _render_parser().parse_args(argv)
+    if args.print_settings:
+        from visualizer.settings import Settings, to_toml
+
+        sys.stdout.write(to_toml(Settings()))
+        return 0
+    if not args.input:
+        raise UserError("no --input given; try 'visualizer --input song.mp3 --output song.mp4' "
+                        "or 'visualizer demo'")
+    settings = _settings(args)
+    if args.input == "mic" or not args.output:
+        raise UserError("live mode (a window, no --output) is not available yet; "
+                        "add --output video.mp4 to render a video file")
+    from visualizer.engine import render_file
+
+    result = render_file(args.input, args.output, settings, progress=False if args.quiet else None)
+    _report(result)
+    return 0
+
+
+def cmd_demo(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="visualizer demo",
+                                description="Synthesise the demo loop and render it with the bundled model.")
+    p.add_argument("--output", "-o", default="demo.mp4", help="video to write (default demo.mp4)")
+    p.add_argument("--bars", type=int, default=8, help="length of the loop in 4/4 bars at 120 BPM")
+    _add_common(p)
+    args = p.parse_args(argv)
+    from visualizer.audio.demo import demo_loop, write_wav
+    from visualizer.engine import render_file
+    from visualizer.render.video import check_output_path
+
+    output = check_output_path(args.output)
+    audio = write_wav(output.with_suffix(".wav"), demo_loop(bars=args.bars), 44100)
+    print(f"wrote demo audio {audio}", file=sys.stderr)
+    result = render_file(audio, output, _settings(args), progress=False if args.quiet else None)
+    _report(result)
+    return 0
+
+
+def cmd_train(argv: list[str]) -> int:
+    from visualizer.models.io import DEFAULT_CHECKPOINT
+    from visualizer.train.trainer import TrainConfig
+
+    defaults = TrainConfig()
+    p = argparse.ArgumentParser(prog="visualizer train",
+                                description="Train the default VisVAE on Debian's wallpaper packages.")
+    p.add_argument("--out", default=str(DEFAULT_CHECKPOINT), help="checkpoint to write (.safetensors)")
+    p.add_argument("--cache", default=str(Path.home() / ".cache" / "visualizer" / "wallpapers"),
+                   help="where the downloaded packages and images are kept")
+    p.add_argument("--minutes", type=float, default=defaults.minutes, help="training time budget")
+    p.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    p.add_argument("--train-crops", type=int, default=defaults.train_crops)
+    p.add_argument("--seed", type=int, default=defaults.seed)
+    args = p.parse_args(argv)
+    from visualizer.models.visvae import VisVAEConfig
+    from visualizer.train.trainer import train_visvae
+
+    cfg = TrainConfig(minutes=args.minutes, batch_size=args.batch_size, train_crops=args.train_crops,
+                      seed=args.seed)
+    train_visvae(Path(args.out), Path(args.cache), cfg, VisVAEConfig(),
+                 log=lambda msg: print(msg, file=sys.stderr, flush=True))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    command = {"demo": cmd_demo, "train": cmd_train}.get(argv[0] if argv else "", None)
+    try:
+        if command is not None:
+            return command(argv[1:])
+        return cmd_render(argv)
+    except UserError as exc:
+        print(f"visualizer: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("visualizer: interrupted; no partial output was left behind", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

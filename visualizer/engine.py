@@ -1,0 +1,119 @@
+"""Stage wiring. The offline clock: audio file -> features -> mapper -> generator -> shaders -> video.
+
+Frame ``k`` of the video is on screen from ``k / fps`` to ``(k + 1) / fps`` and reacts to
+the analysis rows whose windows end inside that span, so a hit is drawn in the frame
+during which it is heard (the analyzer adds at most one hop of delay).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from visualizer.audio.analyzer import analyse_signal
+from visualizer.audio.features import FeatureTrack
+from visualizer.audio.sources import AudioClip, load_audio
+from visualizer.mapping.mapper import Mapper, Uniforms
+from visualizer.mapping.walk import Keyframes
+from visualizer.models.base import Generator
+from visualizer.models.io import load_generator
+from visualizer.render.compositor import Compositor
+from visualizer.render.video import VideoWriter, check_output_path
+from visualizer.settings import Settings
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    """What a render produced and how long it took."""
+
+    path: Path
+    frames: int
+    audio_duration_s: float
+    wall_s: float
+
+    @property
+    def real_time_factor(self) -> float:
+        """Render time over audio duration (below 1 is faster than real time)."""
+        return self.wall_s / max(self.audio_duration_s, 1e-9)
+
+
+def to_uint8_images(images: torch.Tensor) -> np.ndarray:
+    """images [B, 3, H, W] in [-1, 1] -> uint8 [B, H, W, 3] on the CPU."""
+    scaled = images.detach().float().add(1.0).mul_(127.5).round_().clamp_(0, 255)
+    return scaled.to(torch.uint8).permute(0, 2, 3, 1).contiguous().cpu().numpy()
+
+
+def frame_count(duration_s: float, fps: float) -> int:
+    """Frames of a video whose length matches ``duration_s`` to within half a frame."""
+    return max(1, int(round(duration_s * fps)))
+
+
+class OfflineRenderer:
+    """Steps the pipeline on a virtual clock at the video frame rate, ``batch`` frames at a time."""
+
+    def __init__(self, settings: Settings, generator: Generator) -> None:
+        self.settings = settings
+        self.generator = generator
+
+    def plan(self, track: FeatureTrack, frames: int) -> tuple[np.ndarray, list[Uniforms]]:
+        """Latents [frames, D] and uniforms for every frame: all the mapping, no pixels yet."""
+        s = self.settings
+        keyframes = Keyframes.from_generator(self.generator, seed=s.render.seed, count=s.walk.keyframes)
+        mapper = Mapper(s, keyframes)
+        dt = 1.0 / s.render.fps
+        latents, uniforms = [], []
+        for k in range(frames):
+            z, u = mapper.step(track.span(k * dt, (k + 1) * dt), dt)
+            latents.append(z)
+            uniforms.append(u)
+        return np.stack(latents), uniforms
+
+    def render(self, clip: AudioClip, output: Path,
+               on_frames: Callable[[int], None] = lambda n: None) -> RenderResult:
+        """Render ``clip`` to ``output``; ``on_frames(n)`` is called after every ``n`` frames written."""
+        s = self.settings
+        start = time.perf_counter()
+        track = analyse_signal(clip.mono_at(s.analysis.sample_rate), s.analysis)
+        frames = frame_count(clip.duration_s, s.render.fps)
+        latents, uniforms = self.plan(track, frames)
+        size = (s.render.size, s.render.size)
+        compositor = Compositor(size)
+        try:
+            with VideoWriter(output, size, s.render.fps, clip, crf=s.render.crf, preset=s.render.preset,
+                             audio_bitrate_kbps=s.render.audio_bitrate_kbps) as writer:
+                for first in range(0, frames, s.render.batch):
+                    last = min(frames, first + s.render.batch)
+                    images = to_uint8_images(self.generator(torch.from_numpy(latents[first:last])))
+                    for image, u in zip(images, uniforms[first:last]):
+                        compositor.draw(image, u.as_dict())
+                        writer.write(compositor.read())
+                    on_frames(last - first)
+        finally:
+            compositor.release()
+        return RenderResult(path=Path(output), frames=frames, audio_duration_s=clip.duration_s,
+                            wall_s=time.perf_counter() - start)
+
+
+def render_file(input_path: str | Path, output_path: str | Path, settings: Settings, *,
+                progress: bool | None = None, generator: Generator | None = None) -> RenderResult:
+    """Render an audio file to a video: checks the output first, then loads, renders and muxes.
+
+    ``progress`` shows a progress bar with ETA on stderr (default: when stderr is a terminal).
+    """
+    output = check_output_path(output_path)
+    clip = load_audio(input_path)
+    if generator is None:
+        generator = load_generator(settings.model.checkpoint or None, device=settings.model.device)
+    renderer = OfflineRenderer(settings, generator)
+    show = sys.stderr.isatty() if progress is None else progress
+    from tqdm import tqdm
+
+    total = frame_count(clip.duration_s, settings.render.fps)
+    with tqdm(total=total, unit="frame", disable=not show, desc=Path(output).name, file=sys.stderr) as bar:
+        return renderer.render(clip, output, on_frames=bar.update)

@@ -1,0 +1,111 @@
+"""The Mapper: audio features in, a latent vector and shader uniforms out, once per frame."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from visualizer.audio.features import Features
+from visualizer.mapping.envelopes import Envelope, VectorSmoother, one_pole_coefficient, shape
+from visualizer.mapping.walk import Keyframes, slerp
+from visualizer.settings import LATENT_TARGETS, UNIFORM_TARGETS, Mapping, Settings
+
+
+@dataclass(frozen=True)
+class Uniforms:
+    """Values the post-processing shader reads, by uniform name."""
+
+    time_s: float          # frame time in seconds
+    flash: float           # 0 = none, 1 = a full flash of ``flash_color``
+    zoom: float            # magnification (1 = none)
+    warp: float            # strength of the flowing distortion, 0..~1
+    hue: float             # hue rotation in turns (1 = 360 degrees)
+    vignette: float        # corner darkening 0..1
+    flash_color: tuple[float, float, float]
+
+    def as_dict(self) -> dict[str, float | tuple[float, ...]]:
+        return {
+            "u_time": self.time_s, "u_flash": self.flash, "u_zoom": self.zoom, "u_warp": self.warp,
+            "u_hue": self.hue, "u_vignette": self.vignette, "u_flash_color": self.flash_color,
+        }
+
+
+class _Route:
+    """One settings mapping with its envelope state."""
+
+    def __init__(self, mapping: Mapping) -> None:
+        self.mapping = mapping
+        self.envelope = Envelope(mapping.attack_s, mapping.release_s)
+
+    def step(self, features: Features, dt: float) -> float:
+        m = self.mapping
+        return m.gain * self.envelope.step(shape(features.value(m.source), m.curve), dt)
+
+
+class Mapper:
+    """Turns each frame's Features into (latent [D] float32, Uniforms); deterministic given its inputs.
+
+    State: the envelopes of every mapping, the smoothed chroma and loudness, the walk
+    position (in keyframes) and the current pulse direction.
+    """
+
+    def __init__(self, settings: Settings, keyframes: Keyframes) -> None:
+        self.keyframes = keyframes
+        self.position = 0.0
+        self.time_s = 0.0
+        self._pulse_index = 0
+        self._loudness = 0.0
+        self.settings = settings
+        self._routes = [_Route(m) for m in settings.mappings]
+        self._chroma = VectorSmoother(12, settings.walk.chroma_smoothing_s)
+
+    def update_settings(self, settings: Settings) -> None:
+        """Switch to new settings mid-stream; mappings that did not change keep their envelopes."""
+        kept: dict[Mapping, _Route] = {}
+        for route in self._routes:
+            kept.setdefault(route.mapping, route)
+        self._routes = [kept.pop(m) if m in kept else _Route(m) for m in settings.mappings]
+        self._chroma.time_constant_s = settings.walk.chroma_smoothing_s
+        self.settings = settings
+
+    def targets(self, features: Features, dt: float) -> dict[str, float]:
+        """Step every mapping's envelope and sum the contributions per target."""
+        totals = {name: 0.0 for name in UNIFORM_TARGETS + LATENT_TARGETS}
+        for route in self._routes:
+            totals[route.mapping.target] += route.step(features, dt)
+        return totals
+
+    def step(self, features: Features, dt: float) -> tuple[np.ndarray, Uniforms]:
+        """Advance by ``dt`` seconds with the features heard during that time."""
+        walk, fx = self.settings.walk, self.settings.effects
+        self.time_s += dt
+        totals = self.targets(features, dt)
+
+        speed = max(0.0, totals["speed"])
+        self.position += (walk.base_speed + walk.max_speed * speed) * dt
+        z = self.keyframes.at(self.position)
+
+        chroma = self._chroma.step(np.asarray(features.chroma, np.float64), dt)
+        self._loudness += (features.loudness - self._loudness) * one_pole_coefficient(dt, walk.chroma_smoothing_s)
+        harmonic = self.keyframes.chroma_blend(chroma)
+        # Chroma means little in near-silence, so the blend fades in with the level.
+        mix = walk.chroma_weight * min(1.0, 1.5 * self._loudness)
+        if mix > 0.0 and np.any(harmonic):
+            z = slerp(z, harmonic, mix)
+
+        if features.onset > 0.0:
+            self._pulse_index = (self._pulse_index + 1) % len(self.keyframes.pulses)
+        z = z + totals["pulse"] * walk.pulse_strength * self.keyframes.pulses[self._pulse_index]
+        latent = self.keyframes.mean + walk.truncation * z
+
+        uniforms = Uniforms(
+            time_s=self.time_s,
+            flash=min(1.5, max(0.0, totals["flash"])),
+            zoom=fx.zoom * (1.0 + max(-0.5, totals["zoom"])),
+            warp=max(0.0, totals["warp"]),
+            hue=(fx.hue_drift_deg_per_s * self.time_s / 360.0 + totals["hue"]) % 1.0,
+            vignette=fx.vignette,
+            flash_color=tuple(float(c) for c in fx.flash_color),
+        )
+        return latent.astype(np.float32), uniforms

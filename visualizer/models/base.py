@@ -1,0 +1,37 @@
+"""The Generator protocol every model family implements."""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import torch
+
+from visualizer.errors import UserError
+
+
+class CheckpointError(UserError):
+    """A checkpoint is missing, corrupt, untrusted or of an unknown format."""
+
+
+@runtime_checkable
+class Generator(Protocol):
+    """Latents in, images out; knows nothing of audio or OpenGL.
+
+    ``__call__(latents)`` takes latents [B, latent_dim] (float32, any device) and returns
+    images [B, 3, resolution, resolution] float32 in [-1, 1] on ``device``.
+    """
+
+    latent_dim: int
+    resolution: int
+    device: torch.device
+
+    def __call__(self, latents: torch.Tensor) -> torch.Tensor: ...
+
+    def sample_latents(self, count: int, *, seed: int) -> torch.Tensor:
+        """``count`` latents [count, latent_dim] drawn from the model's prior (CPU, float32)."""
+        ...
+
+    @property
+    def latent_mean(self) -> torch.Tensor:
+        """Centre of the prior [latent_dim]; truncation pulls latents toward it."""
+        ...

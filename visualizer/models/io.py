@@ -1,0 +1,87 @@
+"""Loading and saving generators; nothing here executes code from a file.
+
+Our own format is one safetensors file: the tensors, plus a JSON header in the
+safetensors metadata that names the model family and its architecture.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from visualizer.models.base import CheckpointError, Generator
+
+VISVAE_FORMAT = "visualizer-visvae"
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_CHECKPOINT = PACKAGE_ROOT / "checkpoints" / "visvae-wallpapers-256.safetensors"
+
+
+def save_visvae(path: Path, model, latent_mean: torch.Tensor, latent_chol: torch.Tensor,
+                training: dict | None = None, dtype: torch.dtype = torch.float16) -> None:
+    """Write a VisVAE (encoder + decoder) and its latent prior to ``path`` (safetensors).
+
+    ``latent_mean`` [D] and ``latent_chol`` [D, D] describe the Gaussian fitted to the
+    encoder's posterior means over the training set; keyframes are drawn from it.
+    """
+    from safetensors.torch import save_file
+
+    tensors = {k: v.detach().to(dtype).contiguous() for k, v in model.state_dict().items()}
+    tensors["prior.mean"] = latent_mean.detach().float().contiguous()
+    tensors["prior.chol"] = latent_chol.detach().float().contiguous()
+    metadata = {
+        "format": VISVAE_FORMAT,
+        "config": json.dumps(model.cfg.to_dict()),
+        "training": json.dumps(training or {}),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    save_file(tensors, str(tmp), metadata=metadata)
+    tmp.replace(path)
+
+
+def read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Tensors and metadata of a safetensors file, or a CheckpointError saying what is wrong."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"checkpoint {path} is corrupt or not a safetensors file ({exc})") from None
+    return tensors, metadata
+
+
+def load_generator(path: str | Path | None = None, *, device: str = "auto") -> Generator:
+    """Load any supported checkpoint as a Generator; ``None`` loads the bundled default.
+
+    ``device`` is "auto" (CUDA when available), "cpu", "cuda" or "cuda:N".
+    """
+    from visualizer.models.visvae import VisVAEGenerator
+
+    path = Path(path) if path is not None else DEFAULT_CHECKPOINT
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}; pass --model with an existing file")
+    resolved = resolve_device(device)
+    tensors, metadata = read_safetensors(path)
+    family = metadata.get("format")
+    if family == VISVAE_FORMAT:
+        return VisVAEGenerator.from_tensors(tensors, metadata, device=resolved, source=path)
+    raise CheckpointError(
+        f"checkpoint {path} has unknown format {family!r}; expected a visualizer VisVAE safetensors file"
+    )
+
+
+def resolve_device(device: str) -> torch.device:
+    """'auto' -> CUDA when available, else CPU; anything else is checked for availability."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise CheckpointError(f"unknown device {device!r}; use auto, cpu or cuda") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise CheckpointError("device 'cuda' requested but no CUDA GPU is available; use --device cpu")
+    return dev

@@ -1,0 +1,277 @@
+"""The settings schema: every knob, its default, its unit and its documentation.
+
+Settings are read from one TOML file. Anything the file leaves out keeps the default
+given here; an unknown key or a bad value is refused with a message naming the key
+(and the nearest known key, for typos). ``visualizer --print-settings`` writes this
+schema out as a commented TOML file.
+"""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+from dataclasses import dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any, get_type_hints
+
+from visualizer.errors import UserError
+
+FEATURE_SOURCES = ("loudness", "bass", "mid", "treble", "onset", "flux", "centroid")
+UNIFORM_TARGETS = ("flash", "zoom", "warp", "hue")
+LATENT_TARGETS = ("pulse", "speed")
+CURVES = ("linear", "sqrt", "square", "smoothstep")
+
+
+class SettingsError(UserError):
+    """The settings file has an unknown key, a bad value, or is not valid TOML."""
+
+
+def _opt(default: Any, doc: str, *, lo: float | None = None, hi: float | None = None,
+         choices: tuple[str, ...] | None = None) -> Any:
+    meta = {"doc": doc, "min": lo, "max": hi, "choices": choices}
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class RenderSettings:
+    """Offline rendering to a video file."""
+
+    size: int = _opt(512, "output width and height in pixels", lo=16, hi=4096)
+    fps: float = _opt(30.0, "video frame rate in frames per second", lo=1, hi=240)
+    seed: int = _opt(7, "seed for the keyframe latents; same seed, same video", lo=0)
+    batch: int = _opt(8, "frames per generator call when rendering offline", lo=1, hi=256)
+    crf: int = _opt(18, "H.264 quality (0 lossless .. 51 worst)", lo=0, hi=51)
+    preset: str = _opt("veryfast", "x264 speed preset",
+                       choices=("ultrafast", "superfast", "veryfast", "faster", "fast", "medium",
+                                "slow", "slower", "veryslow"))
+    audio_bitrate_kbps: int = _opt(192, "AAC bitrate of the muxed audio in kbit/s", lo=32, hi=512)
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """Which generator to run, and where."""
+
+    checkpoint: str = _opt("", "generator checkpoint file; empty for the bundled default model")
+    device: str = _opt("auto", "auto (CUDA when there is a GPU), cpu, cuda or cuda:N")
+
+
+@dataclass(frozen=True)
+class AnalysisSettings:
+    """The streaming audio analyzer (the same for live input and files)."""
+
+    sample_rate: int = _opt(22050, "analysis sample rate in Hz; input is resampled to it", lo=8000, hi=96000)
+    n_fft: int = _opt(1024, "FFT window length in samples", lo=256, hi=8192)
+    hop_length: int = _opt(256, "samples between analysis frames", lo=32, hi=4096)
+    n_mels: int = _opt(64, "mel bands for the onset function", lo=16, hi=256)
+    bass_max_hz: float = _opt(250.0, "upper edge of the bass band in Hz", lo=20, hi=2000)
+    treble_min_hz: float = _opt(4000.0, "lower edge of the treble band in Hz", lo=500, hi=16000)
+    norm_release_s: float = _opt(10.0, "how fast the adaptive normalisation forgets a loud peak, seconds",
+                                 lo=0.5, hi=600)
+    onset_threshold: float = _opt(0.25, "onset strength (0..1) that counts as an onset", lo=0, hi=1)
+    onset_min_gap_s: float = _opt(0.06, "shortest time between two onsets in seconds", lo=0, hi=2)
+
+
+@dataclass(frozen=True)
+class WalkSettings:
+    """The walk through the generator's latent space."""
+
+    keyframes: int = _opt(12, "keyframe latents drawn from the seed; the walk loops through them", lo=2, hi=256)
+    base_speed: float = _opt(0.04, "keyframes per second travelled in silence", lo=0, hi=10)
+    max_speed: float = _opt(0.5, "extra keyframes per second when the 'speed' target is 1", lo=0, hi=20)
+    chroma_weight: float = _opt(0.35, "how far the harmonic (chroma-weighted) keyframe blend pulls the walk, 0..1",
+                                lo=0, hi=1)
+    chroma_smoothing_s: float = _opt(0.75, "time constant of the chroma used for the blend, seconds", lo=0, hi=30)
+    pulse_strength: float = _opt(0.9, "latent displacement (in prior standard deviations) at pulse 1", lo=0, hi=10)
+    truncation: float = _opt(0.85, "pull toward the average latent: 1 = none, 0 = always the average", lo=0, hi=2)
+
+
+@dataclass(frozen=True)
+class EffectsSettings:
+    """Post-processing shaders applied to every generated frame (window and video alike)."""
+
+    zoom: float = _opt(1.0, "base zoom factor (>1 zooms in)", lo=0.25, hi=4)
+    hue_drift_deg_per_s: float = _opt(2.0, "slow constant hue rotation in degrees per second", lo=-360, hi=360)
+    flash_color: list = _opt([1.0, 0.95, 0.85], "RGB colour added at flash 1, each 0..1")
+    vignette: float = _opt(0.25, "darkening toward the corners, 0..1", lo=0, hi=1)
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """One route from an audio feature to a visual target, through an envelope and a curve."""
+
+    source: str = _opt("onset", "audio feature", choices=FEATURE_SOURCES)
+    target: str = _opt("flash", "visual target", choices=UNIFORM_TARGETS + LATENT_TARGETS)
+    gain: float = _opt(1.0, "multiplier applied after the curve", lo=-100, hi=100)
+    attack_s: float = _opt(0.0, "envelope rise time constant in seconds (0 = instant)", lo=0, hi=30)
+    release_s: float = _opt(0.2, "envelope fall time constant in seconds (0 = instant)", lo=0, hi=30)
+    curve: str = _opt("linear", "shaping of the 0..1 feature before the gain", choices=CURVES)
+
+
+DEFAULT_MAPPINGS = [
+    Mapping(source="onset", target="flash", gain=0.45, attack_s=0.0, release_s=0.12, curve="square"),
+    Mapping(source="onset", target="pulse", gain=1.0, attack_s=0.0, release_s=0.3, curve="linear"),
+    Mapping(source="loudness", target="speed", gain=1.0, attack_s=0.3, release_s=1.5, curve="smoothstep"),
+    Mapping(source="bass", target="zoom", gain=0.08, attack_s=0.01, release_s=0.2, curve="square"),
+    Mapping(source="treble", target="warp", gain=0.6, attack_s=0.05, release_s=0.4, curve="linear"),
+    Mapping(source="centroid", target="hue", gain=0.25, attack_s=0.5, release_s=1.5, curve="linear"),
+]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All settings; each table of the TOML file is one field here."""
+
+    render: RenderSettings = field(default_factory=RenderSettings)
+    model: ModelSettings = field(default_factory=ModelSettings)
+    analysis: AnalysisSettings = field(default_factory=AnalysisSettings)
+    walk: WalkSettings = field(default_factory=WalkSettings)
+    effects: EffectsSettings = field(default_factory=EffectsSettings)
+    mappings: list = field(default_factory=lambda: list(DEFAULT_MAPPINGS),
+                           metadata={"doc": "feature -> target routes; a file's list replaces the default list"})
+
+    def with_overrides(self, **tables: dict[str, Any]) -> "Settings":
+        """A copy with some fields replaced, e.g. ``with_overrides(render={"fps": 24})``; validated."""
+        data = to_dict(self)
+        for table, values in tables.items():
+            data[table].update({k: v for k, v in values.items() if v is not None})
+        return from_dict(data)
+
+
+def _near(key: str, known: list[str], prefix: str = "") -> str:
+    match = difflib.get_close_matches(key, known, n=1, cutoff=0.5)
+    if match:
+        return f" (did you mean '{prefix}.{match[0]}'?)" if prefix else f" (did you mean '{match[0]}'?)"
+    return f" (known keys: {', '.join(known)})"
+
+
+def _check_value(path: str, value: Any, hint: Any, meta: dict) -> Any:
+    if hint is bool:
+        ok = isinstance(value, bool)
+    elif hint is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif hint is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    elif hint is str:
+        ok = isinstance(value, str)
+    elif hint is list:
+        ok = isinstance(value, list) and all(isinstance(v, (int, float)) for v in value)
+    else:
+        ok = True
+    if not ok:
+        raise SettingsError(f"settings key '{path}' must be {getattr(hint, '__name__', hint)}, got {value!r}")
+    if meta.get("choices") and value not in meta["choices"]:
+        raise SettingsError(f"settings key '{path}' is {value!r}; choose one of {', '.join(meta['choices'])}"
+                            + _near(str(value), list(meta["choices"])).replace("known keys", "choices"))
+    lo, hi = meta.get("min"), meta.get("max")
+    if lo is not None and value < lo or hi is not None and value > hi:
+        raise SettingsError(f"settings key '{path}' is {value!r}; it must lie in "
+                            f"[{lo if lo is not None else '-inf'}, {hi if hi is not None else 'inf'}]")
+    return value
+
+
+def _build(cls: type, data: Any, prefix: str) -> Any:
+    if not isinstance(data, dict):
+        raise SettingsError(f"settings key '{prefix}' must be a table, got {data!r}")
+    hints = get_type_hints(cls)
+    known = [f.name for f in fields(cls)]
+    values = {}
+    for key, value in data.items():
+        path = f"{prefix}.{key}" if prefix else key
+        if key not in known:
+            raise SettingsError(f"unknown settings key '{path}'" + _near(key, known, prefix))
+        f = next(f for f in fields(cls) if f.name == key)
+        hint = hints[key]
+        if is_dataclass(hint):
+            values[key] = _build(hint, value, path)
+        elif key == "mappings" and cls is Settings:
+            if not isinstance(value, list):
+                raise SettingsError("settings key 'mappings' must be an array of tables ([[mappings]])")
+            values[key] = [_build(Mapping, m, f"mappings[{i}]") for i, m in enumerate(value)]
+        else:
+            values[key] = _check_value(path, value, hint, f.metadata)
+    obj = cls(**values)
+    if cls is EffectsSettings and (len(obj.flash_color) != 3 or not all(0 <= c <= 1 for c in obj.flash_color)):
+        raise SettingsError("settings key 'effects.flash_color' must be three numbers in 0..1")
+    return obj
+
+
+def from_dict(data: dict[str, Any]) -> Settings:
+    """Validated Settings from a TOML-shaped dict; missing keys keep their defaults."""
+    return _build(Settings, data, "")
+
+
+def to_dict(settings: Any) -> Any:
+    """The TOML-shaped dict of a Settings (or of any of its tables)."""
+    if is_dataclass(settings):
+        return {f.name: to_dict(getattr(settings, f.name)) for f in fields(settings)}
+    if isinstance(settings, list):
+        return [to_dict(v) for v in settings]
+    return settings
+
+
+def load_settings(path: str | Path | None) -> Settings:
+    """Read a settings file; ``None`` gives the defaults."""
+    if path is None:
+        return Settings()
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SettingsError(f"settings file not found: {path}; "
+                            "write one with 'visualizer --print-settings > settings.toml'") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"cannot read settings file {path}: {exc}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"settings file {path} is not valid TOML: {exc}") from None
+    return from_dict(data)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return repr(value)
+
+
+def _doc_line(meta: dict) -> str:
+    doc = meta.get("doc", "")
+    if meta.get("choices"):
+        doc += f" [{' | '.join(meta['choices'])}]"
+    return f"# {doc}" if doc else ""
+
+
+def _table_lines(obj: Any) -> list[str]:
+    lines = []
+    for f in fields(obj):
+        if f.metadata.get("doc"):
+            lines.append(_doc_line(f.metadata))
+        lines.append(f"{f.name} = {_toml_value(getattr(obj, f.name))}")
+    return lines
+
+
+def to_toml(settings: Settings, *, comments: bool = True) -> str:
+    """The settings as a TOML document, each key with its documentation as a comment."""
+    out = ["# visualizer settings. Every key is optional; missing keys keep the defaults shown here.", ""]
+    for f in fields(settings):
+        value = getattr(settings, f.name)
+        if f.name == "mappings":
+            out.append("# " + f.metadata["doc"])
+            out.append("# sources: " + ", ".join(FEATURE_SOURCES))
+            out.append("# targets: " + ", ".join(UNIFORM_TARGETS + LATENT_TARGETS))
+            for m in value:
+                out += ["", "[[mappings]]"] + _table_lines(m)
+            continue
+        out += [f"[{f.name}]", f"# {type(value).__doc__.strip()}"] + _table_lines(value) + [""]
+    text = "\n".join(out) + "\n"
+    if not comments:
+        text = "\n".join(line for line in text.splitlines() if not line.startswith("#")) + "\n"
+    return text
+
