@@ -111,6 +111,7 @@ def cmd_train(argv: list[str]) -> int:
     p.add_argument("--batch-size", type=int, default=defaults.batch_size)
     p.add_argument("--train-crops", type=int, default=defaults.train_crops)
     p.add_argument("--seed", type=int, default=defaults.seed)
+    p.add_argument("--resume", default=None, help="continue from this checkpoint's weights")
     args = p.parse_args(argv)
     from visualizer.models.visvae import VisVAEConfig
     from visualizer.train.trainer import train_visvae
@@ -118,7 +119,8 @@ def cmd_train(argv: list[str]) -> int:
     cfg = TrainConfig(minutes=args.minutes, batch_size=args.batch_size, train_crops=args.train_crops,
                       seed=args.seed)
     train_visvae(Path(args.out), Path(args.cache), cfg, VisVAEConfig(),
-                 log=lambda msg: print(msg, file=sys.stderr, flush=True))
+                 log=lambda msg: print(msg, file=sys.stderr, flush=True),
+                 resume=Path(args.resume) if args.resume else None)
     return 0
 
 

@@ -36,6 +36,7 @@ class RenderResult:
     frames: int
     audio_duration_s: float
     wall_s: float
+    stage_s: dict[str, float]  # seconds spent in each stage: analysis, mapping, generator, compositor, encoder
 
     @property
     def real_time_factor(self) -> float:
@@ -78,10 +79,20 @@ class OfflineRenderer:
                on_frames: Callable[[int], None] = lambda n: None) -> RenderResult:
         """Render ``clip`` to ``output``; ``on_frames(n)`` is called after every ``n`` frames written."""
         s = self.settings
-        start = time.perf_counter()
+        stages = dict.fromkeys(("analysis", "mapping", "generator", "compositor", "encoder"), 0.0)
+        start = clock = time.perf_counter()
+
+        def lap(stage: str) -> None:
+            nonlocal clock
+            now = time.perf_counter()
+            stages[stage] += now - clock
+            clock = now
+
         track = analyse_signal(clip.mono_at(s.analysis.sample_rate), s.analysis)
+        lap("analysis")
         frames = frame_count(clip.duration_s, s.render.fps)
         latents, uniforms = self.plan(track, frames)
+        lap("mapping")
         size = (s.render.size, s.render.size)
         compositor = Compositor(size)
         try:
@@ -90,14 +101,19 @@ class OfflineRenderer:
                 for first in range(0, frames, s.render.batch):
                     last = min(frames, first + s.render.batch)
                     images = to_uint8_images(self.generator(torch.from_numpy(latents[first:last])))
+                    lap("generator")
                     for image, u in zip(images, uniforms[first:last]):
                         compositor.draw(image, u.as_dict())
-                        writer.write(compositor.read())
+                        pixels = compositor.read()
+                        lap("compositor")
+                        writer.write(pixels)
+                        lap("encoder")
                     on_frames(last - first)
         finally:
             compositor.release()
+        lap("encoder")  # flushing the encoders on close
         return RenderResult(path=Path(output), frames=frames, audio_duration_s=clip.duration_s,
-                            wall_s=time.perf_counter() - start)
+                            wall_s=time.perf_counter() - start, stage_s=stages)
 
 
 def render_file(input_path: str | Path, output_path: str | Path, settings: Settings, *,

@@ -29,12 +29,13 @@ class DecibelNormalizer:
     so a quiet master and a loud one both drive the whole range after a few seconds.
     """
 
-    def __init__(self, release_s: float, hop_s: float) -> None:
+    def __init__(self, release_s: float, hop_s: float, min_peak_db: float = _MIN_PEAK_DB) -> None:
         self.fall_per_hop = _DYNAMIC_RANGE_DB * hop_s / release_s
-        self.peak = _MIN_PEAK_DB
+        self.min_peak_db = min_peak_db
+        self.peak = min_peak_db
 
     def __call__(self, level_db: float) -> float:
-        self.peak = max(level_db, self.peak - self.fall_per_hop, _MIN_PEAK_DB)
+        self.peak = max(level_db, self.peak - self.fall_per_hop, self.min_peak_db)
         if level_db <= _SILENCE_DB:
             return 0.0
         return min(1.0, max(0.0, 1.0 - (self.peak - level_db) / _DYNAMIC_RANGE_DB))
@@ -64,7 +65,14 @@ class Analyzer:
         self._window = np.hanning(s.n_fft + 1)[:-1].astype(np.float64)
         freqs = np.fft.rfftfreq(s.n_fft, 1.0 / s.sample_rate)
         self._freqs = freqs
-        self._mel = librosa.filters.mel(sr=s.sample_rate, n_fft=s.n_fft, n_mels=s.n_mels,
+        # Onsets use the newest half of each frame only: a shorter window sees a hit sooner
+        # (the Hann taper hides whatever sits in a window's last quarter).
+        self._onset_fft = max(s.hop_length, s.n_fft // 2)
+        self._onset_window = np.hanning(self._onset_fft + 1)[:-1]
+        self._onset_ref = float(self._onset_fft * np.sum(self._onset_window ** 2) / 2.0)
+        # Short windows have few bins; more mel bands than bins/8 would leave some empty.
+        n_mels = min(s.n_mels, self._onset_fft // 8)
+        self._mel = librosa.filters.mel(sr=s.sample_rate, n_fft=self._onset_fft, n_mels=n_mels,
                                         fmin=30.0, fmax=min(16000.0, s.sample_rate / 2)).astype(np.float64)
         self._chroma = librosa.filters.chroma(sr=s.sample_rate, n_fft=s.n_fft).astype(np.float64)
         # Chroma from 55 Hz to 5 kHz only: below, bins are too coarse; above, mostly noise.
@@ -80,6 +88,7 @@ class Analyzer:
         self._prev_logmel: np.ndarray | None = None
         self._loud_norm = DecibelNormalizer(s.norm_release_s, self.hop_s)
         self._band_norms = [DecibelNormalizer(s.norm_release_s, self.hop_s) for _ in range(3)]
+        self._onset_level = DecibelNormalizer(s.norm_release_s, self.hop_s, min_peak_db=_SILENCE_DB)
         self._flux_peak = 1e-3
         self._flux_fall = math.exp(-self.hop_s / s.norm_release_s)
         self._flux_mean = 0.0
@@ -104,7 +113,8 @@ class Analyzer:
         power = np.abs(np.fft.rfft(frames.astype(np.float64) * self._window, axis=1)) ** 2  # [count, bins]
         level_db = 10.0 * np.log10(power.sum(1) / self._power_ref + 1e-12)
         band_db = 10.0 * np.log10(power @ self._bands.T / self._power_ref + 1e-12)  # [count, 3]
-        mel_power = (power @ self._mel.T) / self._power_ref  # [count, n_mels], mean-square units
+        recent = frames[:, -self._onset_fft:].astype(np.float64) * self._onset_window
+        mel_power = (np.abs(np.fft.rfft(recent, axis=1)) ** 2 @ self._mel.T) / self._onset_ref  # [count, n_mels]
         chroma = power @ self._chroma.T  # [count, 12]
         mag = np.sqrt(power)
         centroid_hz = (mag @ self._freqs) / np.maximum(mag.sum(1), 1e-12)
@@ -124,7 +134,10 @@ class Analyzer:
             # (energy moving to a neighbouring band) is not mistaken for a new note.
             # The log compression is taken relative to the running peak level, so a quiet
             # master yields the same onset function as a loud one.
-            logmel = np.log1p(_MEL_GAIN * mel_power[i] * 10.0 ** (-self._loud_norm.peak / 10.0))
+            # (The peak is tracked on the onset window itself: the full frame's taper would
+            # make a hit's first frame read far quieter than its onset window hears it.)
+            self._onset_level(10.0 * math.log10(float(mel_power[i].sum()) + 1e-12))
+            logmel = np.log1p(_MEL_GAIN * mel_power[i] * 10.0 ** (-self._onset_level.peak / 10.0))
             prev = self._prev_logmel if self._prev_logmel is not None else logmel
             prev_max = np.maximum(prev, np.maximum(np.roll(prev, 1), np.roll(prev, -1)))
             flux = float(np.maximum(logmel - prev_max, 0.0).sum())

@@ -54,6 +54,23 @@ def read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str
     return tensors, metadata
 
 
+def load_visvae(path: str | Path) -> tuple["VisVAE", torch.Tensor, torch.Tensor]:
+    """The whole VisVAE (encoder too, float32, CPU) and its prior (mean [D], Cholesky [D, D])."""
+    from visualizer.models.visvae import VisVAE, VisVAEConfig
+
+    path = Path(path)
+    tensors, metadata = read_safetensors(path)
+    if metadata.get("format") != VISVAE_FORMAT:
+        raise CheckpointError(f"checkpoint {path} is not a VisVAE checkpoint")
+    model = VisVAE(VisVAEConfig.from_dict(json.loads(metadata["config"])))
+    state = {k: v.float() for k, v in tensors.items() if not k.startswith("prior.")}
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise CheckpointError(f"checkpoint {path} is damaged: {str(exc).splitlines()[0][:200]}") from None
+    return model.eval(), tensors["prior.mean"].float(), tensors["prior.chol"].float()
+
+
 def load_generator(path: str | Path | None = None, *, device: str = "auto") -> Generator:
     """Load any supported checkpoint as a Generator; ``None`` loads the bundled default.
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from dataclasses import asdict, dataclass
@@ -11,7 +12,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from visualizer.models.io import save_visvae
+from visualizer.models.io import load_visvae, read_safetensors, save_visvae
 from visualizer.models.visvae import VisVAE, VisVAEConfig
 from visualizer.train.dataset import CropSet, build_crop_sets
 from visualizer.train.metrics import evaluate
@@ -62,8 +63,12 @@ def fit_prior(model: VisVAE, crops: CropSet, batch_size: int = 64) -> tuple[torc
 
 
 def train_visvae(out: Path, cache_dir: Path, cfg: TrainConfig, model_cfg: VisVAEConfig,
-                 log=print) -> dict:
-    """Build the crop sets, train for ``cfg.minutes``, fit the prior, save, and return metrics."""
+                 log=print, resume: Path | None = None) -> dict:
+    """Build the crop sets, train for ``cfg.minutes``, fit the prior, save, and return metrics.
+
+    ``resume`` starts from the weights of an earlier checkpoint (its architecture wins)
+    and adds this run's steps and minutes to the ones it records.
+    """
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
@@ -74,7 +79,15 @@ def train_visvae(out: Path, cache_dir: Path, cfg: TrainConfig, model_cfg: VisVAE
     )
     log(f"crops: {len(train)} train from {n_train_imgs} wallpapers, {len(heldout)} held out "
         f"from {n_held_imgs} ({time.perf_counter() - t0:.0f} s)")
-    model = VisVAE(model_cfg)
+    history = {"steps": 0, "minutes": 0.0}
+    if resume is not None:
+        model, _, _ = load_visvae(resume)
+        _, meta = read_safetensors(resume)
+        earlier = json.loads(meta.get("training", "{}"))
+        history = {"steps": earlier.get("steps", 0), "minutes": earlier.get("minutes", 0.0)}
+        log(f"resuming from {resume} after {history['steps']} steps")
+    else:
+        model = VisVAE(model_cfg)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate, betas=(0.9, 0.99))
     rng = np.random.default_rng(cfg.seed)
     budget = cfg.minutes * 60.0
@@ -98,9 +111,10 @@ def train_visvae(out: Path, cache_dir: Path, cfg: TrainConfig, model_cfg: VisVAE
     mean, chol = fit_prior(model, train)
     metrics = evaluate(model, mean, chol, heldout)
     training = {
-        "train": asdict(cfg), "steps": step, "minutes": round((time.perf_counter() - start) / 60, 1),
+        "train": asdict(cfg), "steps": history["steps"] + step,
+        "minutes": round(history["minutes"] + (time.perf_counter() - start) / 60, 1),
         "train_wallpapers": n_train_imgs, "heldout_wallpapers": n_held_imgs, "metrics": metrics,
     }
-    save_visvae(out, model, mean, chol, training=training)
+    save_visvae(out, model, mean, chol, training=training)  # fp16 weights: half the size, same pictures
     log(f"saved {out}: {metrics}")
     return training
