@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -36,7 +37,10 @@ class RenderResult:
     frames: int
     audio_duration_s: float
     wall_s: float
-    stage_s: dict[str, float]  # seconds spent in each stage: analysis, mapping, generator, compositor, encoder
+    # Busy seconds per stage (analysis, mapping, generator, compositor, encoder) and the time the
+    # main thread waited for the generator; the generator overlaps the others, so these add up
+    # to more than wall_s.
+    stage_s: dict[str, float]
 
     @property
     def real_time_factor(self) -> float:
@@ -79,7 +83,7 @@ class OfflineRenderer:
                on_frames: Callable[[int], None] = lambda n: None) -> RenderResult:
         """Render ``clip`` to ``output``; ``on_frames(n)`` is called after every ``n`` frames written."""
         s = self.settings
-        stages = dict.fromkeys(("analysis", "mapping", "generator", "compositor", "encoder"), 0.0)
+        stages = dict.fromkeys(("analysis", "mapping", "generator", "compositor", "encoder", "waiting"), 0.0)
         start = clock = time.perf_counter()
 
         def lap(stage: str) -> None:
@@ -94,14 +98,27 @@ class OfflineRenderer:
         latents, uniforms = self.plan(track, frames)
         lap("mapping")
         size = (s.render.size, s.render.size)
+        batches = [(first, min(frames, first + s.render.batch)) for first in range(0, frames, s.render.batch)]
+
+        def generate(first: int, last: int) -> np.ndarray:
+            t0 = time.perf_counter()
+            images = to_uint8_images(self.generator(torch.from_numpy(latents[first:last])))
+            stages["generator"] += time.perf_counter() - t0
+            return images
+
         compositor = Compositor(size)
+        # The generator works one batch ahead in a second thread (torch releases the GIL), so
+        # shading and encoding overlap with generating the next frames.
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="generator")
         try:
             with VideoWriter(output, size, s.render.fps, clip, crf=s.render.crf, preset=s.render.preset,
                              audio_bitrate_kbps=s.render.audio_bitrate_kbps) as writer:
-                for first in range(0, frames, s.render.batch):
-                    last = min(frames, first + s.render.batch)
-                    images = to_uint8_images(self.generator(torch.from_numpy(latents[first:last])))
-                    lap("generator")
+                ahead = pool.submit(generate, *batches[0])
+                for i, (first, last) in enumerate(batches):
+                    images = ahead.result()
+                    lap("waiting")
+                    if i + 1 < len(batches):
+                        ahead = pool.submit(generate, *batches[i + 1])
                     for image, u in zip(images, uniforms[first:last]):
                         compositor.draw(image, u.as_dict())
                         pixels = compositor.read()
@@ -110,6 +127,7 @@ class OfflineRenderer:
                         lap("encoder")
                     on_frames(last - first)
         finally:
+            pool.shutdown(wait=True, cancel_futures=True)
             compositor.release()
         lap("encoder")  # flushing the encoders on close
         return RenderResult(path=Path(output), frames=frames, audio_duration_s=clip.duration_s,

@@ -94,6 +94,7 @@ class Analyzer:
         self._flux_mean = 0.0
         self._flux_mean_coef = 1.0 - math.exp(-self.hop_s / 0.25)
         self._last_onset_s = -1e9
+        self._open_onset = 0.0  # strength of an onset picked on the previous row, else 0
 
     def process(self, block: np.ndarray) -> FeatureTrack:
         """Analyse the next mono block (float32 [n], any n >= 0); returns the rows it completed."""
@@ -149,6 +150,13 @@ class Analyzer:
                     and loud[i] > 0.0 and times[i] - self._last_onset_s >= s.onset_min_gap_s):
                 onset[i] = value
                 self._last_onset_s = float(times[i])
+                self._open_onset = value
+            elif self._open_onset:
+                # A hit that straddles two frames shows only part of its flux in the first;
+                # the next row may raise the strength (no look-ahead: it is reported then).
+                if value > self._open_onset:
+                    onset[i] = value
+                self._open_onset = 0.0
             self._flux_mean += self._flux_mean_coef * (value - self._flux_mean)
 
         peak = chroma.max(1, keepdims=True)

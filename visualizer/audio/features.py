@@ -59,8 +59,10 @@ class FeatureTrack:
         return cls(**{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(cls)})
 
     def onset_times(self) -> np.ndarray:
-        """Times (s) of the hops where an onset was picked."""
-        return self.time_s[self.onset > 0]
+        """Times (s) of the onsets: the first row of each (a hit may raise its strength on the next row)."""
+        hit = self.onset > 0
+        first = hit & ~np.concatenate([[False], hit[:-1]])
+        return self.time_s[first]
 
     def span(self, t0: float, t1: float) -> Features:
         """A snapshot of the rows with t0 < time <= t1: the newest row, with the span's strongest onset.
