@@ -3,6 +3,7 @@
     visualizer --input song.mp3 --output song.mp4 [--settings my.toml] [--size 512] [--fps 30] [--seed 7]
     visualizer demo [--output demo.mp4]
     visualizer train [--out checkpoints/visvae.safetensors] [--minutes 45]
+    visualizer sheet video.mp4 [--out sheet.png]
     visualizer --print-settings
 """
 
@@ -14,21 +15,21 @@ from pathlib import Path
 
 from visualizer.errors import UserError
 
-SUBCOMMANDS = ("demo", "train")
-
 
 def _render_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="visualizer",
         description="Audio-reactive visuals from a neural image generator.",
         epilog="Subcommands: 'visualizer demo' renders the bundled demo; 'visualizer train' trains "
-               "the default model. Run 'visualizer SUBCOMMAND --help' for theirs.",
+               "the default model; 'visualizer sheet VIDEO' saves a contact sheet. "
+               "Run 'visualizer SUBCOMMAND --help' for theirs.",
     )
     p.add_argument("--input", "-i", help="audio file (WAV, FLAC, OGG, MP3, ...)")
     p.add_argument("--output", "-o", help="video file to write (.mp4)")
     _add_common(p)
     p.add_argument("--print-settings", action="store_true",
                    help="print the full default settings file, with comments, and exit")
+    p.add_argument("--list-devices", action="store_true", help="list the audio devices and exit")
     return p
 
 
@@ -63,6 +64,11 @@ def cmd_render(argv: list[str]) -> int:
         from visualizer.settings import Settings, to_toml
 
         sys.stdout.write(to_toml(Settings()))
+        return 0
+    if args.list_devices:
+        from visualizer.audio.devices import describe_devices
+
+        print(describe_devices())
         return 0
     if not args.input:
         raise UserError("no --input given; try 'visualizer --input song.mp3 --output song.mp4' "
@@ -124,9 +130,29 @@ def cmd_train(argv: list[str]) -> int:
     return 0
 
 
+def cmd_sheet(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="visualizer sheet",
+                                description="Save a contact sheet (grid of evenly spaced frames) of a video.")
+    p.add_argument("video", help="video file, e.g. a render")
+    p.add_argument("--out", "-o", help="PNG to write (default: beside the video)")
+    p.add_argument("--count", type=int, default=12, help="number of frames")
+    args = p.parse_args(argv)
+    from visualizer.render.contact_sheet import contact_sheet
+
+    video = Path(args.video)
+    if not video.is_file():
+        raise UserError(f"video not found: {video}")
+    out = contact_sheet(video, args.out or video.with_suffix(".png"), count=args.count)
+    print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
+COMMANDS = {"demo": cmd_demo, "train": cmd_train, "sheet": cmd_sheet}
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    command = {"demo": cmd_demo, "train": cmd_train}.get(argv[0] if argv else "", None)
+    command = COMMANDS.get(argv[0] if argv else "", None)
     try:
         if command is not None:
             return command(argv[1:])
