@@ -1,8 +1,10 @@
 #version 330
 // Post-processing of one generated frame: zoom, flowing warp, bicubic upscale,
 // hue rotation, flash and vignette. Every effect is driven by a uniform the Mapper sets.
-uniform sampler2D u_frame;     // generated image, RGB
-uniform vec2 u_frame_size;     // its size in texels
+uniform sampler2D u_frame;     // newest generated image, RGB
+uniform sampler2D u_prev;      // the one before it (live mode blends the two)
+uniform float u_mix;           // 1 = only u_frame; below 1 fades in from u_prev
+uniform vec2 u_frame_size;     // size of both in texels
 uniform float u_time;          // seconds
 uniform float u_flash;         // 0..1.5, amount of u_flash_color added
 uniform vec3 u_flash_color;    // RGB 0..1
@@ -23,7 +25,7 @@ vec4 cubic_weights(float t) {
                  0.5 * t3 - 0.5 * t2);
 }
 
-vec3 sample_bicubic(vec2 uv) {
+vec3 sample_bicubic(sampler2D image, vec2 uv) {
     vec2 pos = uv * u_frame_size - 0.5;
     vec2 base = floor(pos);
     vec2 f = pos - base;
@@ -34,7 +36,7 @@ vec3 sample_bicubic(vec2 uv) {
         vec3 row = vec3(0.0);
         for (int i = 0; i < 4; ++i) {
             vec2 texel = clamp(base + vec2(i - 1, j - 1), vec2(0.0), u_frame_size - 1.0);
-            row += wx[i] * texelFetch(u_frame, ivec2(texel), 0).rgb;
+            row += wx[i] * texelFetch(image, ivec2(texel), 0).rgb;
         }
         acc += wy[j] * row;
     }
@@ -60,7 +62,11 @@ vec3 rotate_hue(vec3 rgb, float turns) {
 void main() {
     vec2 uv = 0.5 + (v_uv - 0.5) / max(u_zoom, 1e-3);
     uv += u_warp * 0.03 * vec2(sin(uv.y * 9.0 + u_time * 1.3), cos(uv.x * 7.0 - u_time * 1.1));
-    vec3 color = sample_bicubic(mirror(uv));
+    vec3 color = sample_bicubic(u_frame, mirror(uv));
+    if (u_mix < 1.0) {
+        // A generator slower than the display: cross-fade so motion stays smooth.
+        color = mix(sample_bicubic(u_prev, mirror(uv)), color, u_mix);
+    }
     color = rotate_hue(color, u_hue);
     color += u_flash * u_flash_color;
     float r = length(v_uv - 0.5) * 1.4142;

@@ -24,9 +24,17 @@ def _render_parser() -> argparse.ArgumentParser:
                "the default model; 'visualizer sheet VIDEO' saves a contact sheet. "
                "Run 'visualizer SUBCOMMAND --help' for theirs.",
     )
-    p.add_argument("--input", "-i", help="audio file (WAV, FLAC, OGG, MP3, ...)")
-    p.add_argument("--output", "-o", help="video file to write (.mp4)")
+    p.add_argument("--input", "-i", help="'mic' for live input, or an audio file (WAV, FLAC, OGG, MP3, ...)")
+    p.add_argument("--output", "-o", help="video file to write (.mp4); without it the show runs live in a window")
     _add_common(p)
+    live = p.add_argument_group("live mode (no --output)")
+    live.add_argument("--device", "-d", dest="audio_device",
+                      help="audio device index or name substring (see --list-devices)")
+    live.add_argument("--fullscreen", action="store_true", help="start fullscreen (F toggles)")
+    live.add_argument("--screen", type=int, help="screen number for the window")
+    live.add_argument("--window-size", default="1280x720", help="window size WxH (default 1280x720)")
+    live.add_argument("--duration", type=float, help="stop after this many seconds")
+    live.add_argument("--frame-log", help="write one JSON line per presented frame (diagnostics, benchmarks)")
     p.add_argument("--print-settings", action="store_true",
                    help="print the full default settings file, with comments, and exit")
     p.add_argument("--list-devices", action="store_true", help="list the audio devices and exit")
@@ -39,8 +47,18 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fps", type=float, help="video frame rate (render.fps)")
     p.add_argument("--seed", type=int, help="keyframe seed (render.seed)")
     p.add_argument("--model", help="generator checkpoint (model.checkpoint); default: the bundled model")
-    p.add_argument("--device", help="auto, cpu, cuda or cuda:N (model.device)")
+    p.add_argument("--torch-device", dest="device", help="generator device: auto, cpu, cuda or cuda:N (model.device)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+
+
+def _window_size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise UserError(f"--window-size {text!r} is not WxH, e.g. 1280x720") from None
+    if not (64 <= w <= 16384 and 64 <= h <= 16384):
+        raise UserError(f"--window-size {text} is out of range (64..16384 each)")
+    return w, h
 
 
 def _settings(args: argparse.Namespace):
@@ -75,8 +93,14 @@ def cmd_render(argv: list[str]) -> int:
                         "or 'visualizer demo'")
     settings = _settings(args)
     if args.input == "mic" or not args.output:
-        raise UserError("live mode (a window, no --output) is not available yet; "
-                        "add --output video.mp4 to render a video file")
+        if args.input == "mic" and args.output:
+            raise UserError("--input mic runs live in a window; drop --output, or render a file instead")
+        from visualizer.live import run_live
+
+        run_live(args.input, settings, settings_path=args.settings, device=args.audio_device,
+                 size=_window_size(args.window_size), fullscreen=args.fullscreen, screen=args.screen,
+                 duration_s=args.duration, frame_log=args.frame_log)
+        return 0
     from visualizer.engine import render_file
 
     result = render_file(args.input, args.output, settings, progress=False if args.quiet else None)

@@ -73,3 +73,15 @@ def test_vignette_and_warp_change_the_picture(compositor):
     assert compositor.read()[0, 0].astype(int).sum() < base[0, 0].sum() - 20 or base[0, 0].sum() < 30
     compositor.draw(image, plain(warp=1.0, time_s=1.0))
     assert np.abs(compositor.read().astype(int) - base).mean() > 2
+
+
+def test_cross_fade_between_the_previous_and_the_newest_frame(compositor):
+    black = np.zeros((32, 32, 3), np.uint8)
+    white = np.full((32, 32, 3), 255, np.uint8)
+    compositor.draw(white, plain(), previous=black, mix=0.25)
+    assert abs(compositor.read().mean() - 64) < 3
+    compositor.draw(white, plain(), previous=black, mix=1.0)
+    assert compositor.read().mean() > 250
+    grey = np.full((32, 32, 3), 128, np.uint8)
+    compositor.draw(grey, plain(), previous=white, mix=0.5)  # a new frame arrives: white becomes previous
+    assert abs(compositor.read().mean() - 191) < 3

@@ -84,6 +84,7 @@ def find_device(spec: str | int | None, *, kind: str = "input") -> AudioDevice:
     else:
         matches = [d for d in usable if text.lower() in d.name.lower()]
     if not matches:
-        raise AudioDeviceError(f"no {kind} device matches '{text}'; {kind} devices: {listing}")
+        raise AudioDeviceError(f"no {kind} device matches '{text}'; {kind} devices: {listing} "
+                               "(choose one with --device; see --list-devices)")
     exact = [d for d in matches if d.name.lower() == text.lower()]
     return (exact or matches)[0]

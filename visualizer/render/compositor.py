@@ -57,24 +57,44 @@ class Compositor:
         quad = np.array([-1, -1, 1, -1, -1, 1, 1, 1], dtype="f4")
         self._vbo = self.ctx.buffer(quad.tobytes())
         self._vao = self.ctx.vertex_array(self.program, [(self._vbo, "2f", "in_position")])
-        self._texture = None
+        # Two textures: the newest frame and the one before, swapped rather than copied.
+        self._textures: list = [None, None]
+        self._uploaded: list = [None, None]  # which frame object each texture holds
         self._fbo = self.ctx.simple_framebuffer(size, components=4)
 
-    def _upload(self, frame: np.ndarray) -> None:
+    def _texture_for(self, frame: np.ndarray, avoid: int | None = None) -> int:
+        """Index of a texture holding ``frame``, uploading it unless it is already there."""
+        for i, held in enumerate(self._uploaded):
+            if held is frame:
+                return i
+        i = 1 - avoid if avoid is not None else 0
         h, w = frame.shape[:2]
-        if self._texture is None or self._texture.size != (w, h):
-            if self._texture is not None:
-                self._texture.release()
-            self._texture = self.ctx.texture((w, h), 3, dtype="f1")
-        self._texture.write(np.ascontiguousarray(frame, dtype=np.uint8).tobytes(), alignment=1)
+        tex = self._textures[i]
+        if tex is None or tex.size != (w, h):
+            if tex is not None:
+                tex.release()
+            tex = self._textures[i] = self.ctx.texture((w, h), 3, dtype="f1")
+        tex.write(np.ascontiguousarray(frame, dtype=np.uint8).tobytes(), alignment=1)
+        self._uploaded[i] = frame
+        return i
 
-    def draw(self, frame: np.ndarray, uniforms: dict, target=None) -> None:
-        """Render ``frame`` with shader ``uniforms`` (name -> value) into ``target`` (default: offscreen)."""
-        self._upload(frame)
+    def draw(self, frame: np.ndarray, uniforms: dict, target=None, *, previous: np.ndarray | None = None,
+             mix: float = 1.0) -> None:
+        """Render ``frame`` with shader ``uniforms`` (name -> value) into ``target`` (default: offscreen).
+
+        With ``previous`` and ``mix`` < 1 the picture is a cross-fade from ``previous`` to ``frame``.
+        Passing the same array objects again skips their upload.
+        """
+        blend = previous is not None and mix < 1.0 and previous.shape == frame.shape
+        keep = next((i for i, held in enumerate(self._uploaded) if blend and held is previous), None)
+        current = self._texture_for(frame, avoid=keep)
+        older = self._texture_for(previous, avoid=current) if blend else current
         target = target if target is not None else self._fbo
         target.use()
-        self._texture.use(0)
-        values = dict(uniforms, u_frame=0, u_frame_size=(float(frame.shape[1]), float(frame.shape[0])))
+        self._textures[current].use(0)
+        self._textures[older].use(1)
+        values = dict(uniforms, u_frame=0, u_prev=1, u_mix=float(mix) if blend else 1.0,
+                      u_frame_size=(float(frame.shape[1]), float(frame.shape[0])))
         for name, value in values.items():
             if name in self.program:
                 self.program[name].value = value
@@ -87,6 +107,6 @@ class Compositor:
         return np.frombuffer(data, dtype=np.uint8).reshape(h, w, 3)[::-1]
 
     def release(self) -> None:
-        for obj in (self._texture, self._vao, self._vbo, self._fbo, self.program):
+        for obj in (*self._textures, self._vao, self._vbo, self._fbo, self.program):
             if obj is not None:
                 obj.release()

@@ -1,0 +1,112 @@
+"""Live mode for real: a virtual microphone, an Xvfb window, the visualizer as a user starts it."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from visualizer.audio.demo import click_track, write_wav
+from tests.live_fixtures import play, virtual_display, virtual_mic  # noqa: F401 (fixtures)
+
+pytestmark = pytest.mark.slow
+CLICKS = np.round(np.arange(0.5, 6.0, 0.6), 2)
+
+
+@pytest.fixture(scope="module")
+def clicks_wav(tmp_path_factory):
+    path = tmp_path_factory.mktemp("live") / "clicks.wav"
+    return write_wav(path, click_track(CLICKS, duration_s=6.5, sample_rate=48000), 48000)
+
+
+def start(args, env):
+    """Start the visualizer and return once it says the show is live."""
+    proc = subprocess.Popen([sys.executable, "-m", "visualizer", *map(str, args)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = proc.stderr.readline()
+    assert "visualizer: live from" in first, first + proc.stderr.read()
+    return proc
+
+
+def test_the_window_flashes_with_the_clicks_a_microphone_hears(tmp_path, virtual_display, virtual_mic,
+                                                               clicks_wav):
+    env = dict(virtual_mic, DISPLAY=virtual_display)
+    log = tmp_path / "frames.jsonl"
+    proc = start(["--input", "mic", "--device", "pulse", "--duration", "12", "--frame-log", log,
+                  "--window-size", "640x360"], env)
+    time.sleep(1.0)
+    play(clicks_wav, virtual_mic).wait(timeout=30)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "live: display" in err
+    frames = [json.loads(line) for line in log.read_text().splitlines()]
+    assert sum(f["has_frame"] for f in frames) > 50
+    onsets = [i for i, f in enumerate(frames) if f["onset"] > 0]
+    assert len(onsets) >= 0.8 * len(CLICKS), (len(onsets), len(CLICKS))
+    brightness = np.array([f["brightness"] for f in frames])
+    brighter = [brightness[i] > np.median(brightness[max(0, i - 10):i]) + 15 for i in onsets if i >= 10]
+    assert np.mean(brighter) >= 0.8, brighter
+    latencies = [f["presented"] - f["onset_capture"] for f in frames if f["onset_capture"]]
+    assert 0 < np.median(latencies) < 0.5
+
+
+def test_sigterm_and_sigint_end_the_show_cleanly(virtual_display, virtual_mic):
+    env = dict(virtual_mic, DISPLAY=virtual_display)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        proc = start(["--input", "mic", "--device", "pulse", "--window-size", "320x240"], env)
+        time.sleep(1.0)
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, err
+        assert "Traceback" not in err and "live: display" in err
+
+
+def test_no_threads_are_left_behind(virtual_display, virtual_mic, monkeypatch):
+    for key in ("XDG_RUNTIME_DIR", "PULSE_RUNTIME_PATH", "HOME"):
+        monkeypatch.setenv(key, virtual_mic[key])
+    monkeypatch.setenv("DISPLAY", virtual_display)
+    from visualizer.live import run_live
+    from visualizer.settings import Settings
+
+    before = set(threading.enumerate())
+    summary = run_live("mic", Settings(), device="pulse", size=(320, 240), duration_s=2.0)
+    assert summary.startswith("live: display")
+    time.sleep(0.2)
+    left = [t for t in threading.enumerate() if t not in before and t.name in ("analysis", "generator")]
+    assert left == []
+
+
+def test_without_a_display_the_error_suggests_rendering_a_file():
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    proc = subprocess.run([sys.executable, "-m", "visualizer", "--input", "mic"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "no display" in lines[0] and "--output" in lines[0]
+
+
+def test_an_unknown_device_is_refused_with_the_device_list(virtual_display, virtual_mic):
+    env = dict(virtual_mic, DISPLAY=virtual_display)
+    proc = subprocess.run([sys.executable, "-m", "visualizer", "--input", "mic", "--device", "no-such-mic"],
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    line = proc.stderr.strip()
+    assert "no input device matches 'no-such-mic'" in line and "pulse" in line and "\n" not in line
+
+
+def test_a_device_that_fails_to_open_is_a_clear_error(tmp_path, virtual_display):
+    # The ALSA 'pulse' device exists, but with no PulseAudio server behind it it cannot open.
+    lonely = tmp_path / "no-server"
+    lonely.mkdir(mode=0o700)
+    env = dict(os.environ, DISPLAY=virtual_display, XDG_RUNTIME_DIR=str(lonely),
+               PULSE_RUNTIME_PATH=str(lonely / "pulse"), PULSE_SERVER=f"unix:{lonely}/nothing")
+    proc = subprocess.run([sys.executable, "-m", "visualizer", "--input", "mic", "--device", "pulse"],
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    line = proc.stderr.strip()
+    assert "\n" not in line and "--device" in line and "Traceback" not in line, line

@@ -1,0 +1,332 @@
+"""The live clock: audio device -> analysis thread -> display thread (mapper, shaders) <-> generator thread.
+
+- The audio callback fills a SampleRing (see ``visualizer.audio.live``).
+- ``FeatureFeed`` (a thread) resamples and analyses whatever arrived and keeps only the
+  newest features, holding the strongest onset until the display takes it.
+- ``GeneratorWorker`` (a thread) turns the newest latent request into a picture; when it
+  falls behind it skips straight to the newest request.
+- ``LiveSession.tick`` runs on the display thread once per display frame: it steps the
+  Mapper with the newest features, so shader uniforms react every display frame, posts
+  the latent to the generator, and says which pictures to show and how to blend them.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from visualizer.audio.analyzer import Analyzer
+from visualizer.audio.features import Features, FeatureTrack, silent_features
+from visualizer.engine import to_uint8_images
+from visualizer.errors import UserError
+from visualizer.handoff import LatestSlot
+from visualizer.mapping.mapper import Mapper, Uniforms
+from visualizer.mapping.walk import Keyframes
+from visualizer.models.base import Generator
+from visualizer.settings import Settings
+
+
+class FeatureFeed:
+    """Analysis thread: the source's ring -> resampler -> Analyzer -> newest Features.
+
+    ``source`` is a MicInput or FilePlayback (anything with ``ring``, ``sample_rate`` and
+    ``newest_sample_time``).
+    """
+
+    def __init__(self, source, settings: Settings, poll_s: float = 0.002) -> None:
+        import soxr
+
+        self.source = source
+        self.analysis_rate = settings.analysis.sample_rate
+        self._resampler = soxr.ResampleStream(source.sample_rate, self.analysis_rate, 1, dtype="float32",
+                                              quality="LQ")
+        self._analyzer = Analyzer(settings.analysis)
+        self._poll_s = poll_s
+        self._lock = threading.Lock()
+        self._newest: Features = silent_features()
+        self._onset_hold = 0.0
+        self._onset_capture: float | None = None  # monotonic time the held onset was heard
+        self._analysed = 0                        # analysis-rate samples fed to the analyzer
+        self.level_db = -120.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="analysis", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2.0)
+
+    def take(self) -> tuple[Features, float | None]:
+        """The newest features, with the strongest onset since the last take, and when that onset was heard."""
+        with self._lock:
+            features = self._newest
+            if self._onset_hold > features.onset:
+                features = Features(**{**features.__dict__, "onset": self._onset_hold})
+            capture = self._onset_capture
+            self._onset_hold, self._onset_capture = 0.0, None
+        return features, capture
+
+    def _run(self) -> None:
+        hop = self._analyzer.hop_length
+        while not self._stop.is_set():
+            samples = self.source.ring.read()
+            heard_at = self.source.newest_sample_time
+            if len(samples) == 0:
+                self._stop.wait(self._poll_s)
+                continue
+            resampled = self._resampler.resample_chunk(samples)
+            first_row = self._analysed // hop
+            track: FeatureTrack = self._analyzer.process(resampled)
+            self._analysed += len(resampled)
+            if len(track) == 0:
+                continue
+            newest = track.span(-np.inf, np.inf)
+            newest = Features(**{**newest.__dict__, "onset": 0.0})  # onsets travel in the hold below
+            onset_rows = np.flatnonzero(track.onset > 0)
+            with self._lock:
+                self._newest = newest
+                self.level_db = float(track.loudness_db[-1])
+                if len(onset_rows):
+                    row = onset_rows[0]
+                    # The newest resampled sample was heard at heard_at; rows end hop by hop before it.
+                    row_end = (first_row + row + 1) * hop
+                    capture = heard_at - (self._analysed - row_end) / self.analysis_rate
+                    if self._onset_capture is None:
+                        self._onset_capture = capture
+                    self._onset_hold = max(self._onset_hold, float(track.onset[onset_rows].max()))
+
+
+@dataclass
+class GeneratedFrame:
+    """A picture from the generator: uint8 [H, W, 3], and when it was finished (monotonic s)."""
+
+    image: np.ndarray
+    done_at: float
+
+
+class GeneratorWorker:
+    """Generator thread: newest latent request -> picture; never queues more than one of each."""
+
+    def __init__(self, generator: Generator) -> None:
+        self.generator = generator
+        self.requests: LatestSlot[np.ndarray] = LatestSlot()
+        self.frames: LatestSlot[GeneratedFrame] = LatestSlot()
+        self.frame_times: deque[float] = deque(maxlen=30)
+        self.error: str | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="generator", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.requests.put(None)  # wakes the thread
+        self._thread.join(timeout=5.0)
+
+    @property
+    def fps(self) -> float:
+        if len(self.frame_times) < 2:
+            return 0.0
+        return (len(self.frame_times) - 1) / max(1e-9, self.frame_times[-1] - self.frame_times[0])
+
+    def _run(self) -> None:
+        seen = 0
+        while not self._stop.is_set():
+            seq, latent = self.requests.wait_newer(seen, timeout_s=0.1)
+            if seq == seen or latent is None:
+                continue
+            seen = seq
+            try:
+                image = to_uint8_images(self.generator(torch.from_numpy(latent[None])))[0]
+            except RuntimeError as exc:  # e.g. CUDA out of memory: keep the show going on the last frame
+                self.error = str(exc).splitlines()[0][:120]
+                continue
+            now = time.monotonic()
+            self.frame_times.append(now)
+            self.frames.put(GeneratedFrame(image, now))
+
+
+@dataclass
+class Shown:
+    """What the display draws this frame."""
+
+    frame: np.ndarray | None
+    previous: np.ndarray | None
+    mix: float
+    uniforms: Uniforms
+    features: Features
+    onset_capture: float | None  # when the onset this frame reacts to was heard, if any
+
+
+@dataclass
+class LiveSession:
+    """Owns the live threads and the Mapper; the window calls ``tick`` once per display frame."""
+
+    settings: Settings
+    generator: Generator
+    source: object
+    seed: int = 7
+    frozen: bool = False
+    feed: FeatureFeed = field(init=False)
+    worker: GeneratorWorker = field(init=False)
+    mapper: Mapper = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.seed = self.settings.render.seed
+        self.feed = FeatureFeed(self.source, self.settings)
+        self.worker = GeneratorWorker(self.generator)
+        self.mapper = Mapper(self.settings, self._keyframes())
+        self._last_tick: float | None = None
+        self._frame_seq = 0
+        self._current: GeneratedFrame | None = None
+        self._previous: GeneratedFrame | None = None
+
+    def _keyframes(self) -> Keyframes:
+        return Keyframes.from_generator(self.generator, seed=self.seed, count=self.settings.walk.keyframes)
+
+    def start(self) -> None:
+        self.source.start()
+        self.feed.start()
+        self.worker.start()
+
+    def stop(self) -> None:
+        """Stop every thread and the audio stream; safe to call twice."""
+        self.worker.stop()
+        self.feed.stop()
+        self.source.stop()
+
+    def new_keyframes(self) -> None:
+        """Draw a fresh set of keyframes (the N key)."""
+        self.seed += 1
+        self.mapper.keyframes = self._keyframes()
+
+    def apply_settings(self, settings: Settings) -> None:
+        """Switch to new settings without restarting: envelopes of unchanged mappings carry on."""
+        if settings.walk.keyframes != self.settings.walk.keyframes:
+            self.settings = settings
+            self.mapper.keyframes = self._keyframes()
+        self.settings = settings
+        self.mapper.update_settings(settings)
+
+    def tick(self, now: float) -> Shown:
+        dt = 0.0 if self._last_tick is None else min(0.25, now - self._last_tick)
+        self._last_tick = now
+        features, capture = self.feed.take()
+        latent, uniforms = self.mapper.step(features, dt)
+        if not self.frozen:
+            self.worker.requests.put(latent)
+            seq, frame = self.worker.frames.newest()
+            if seq != self._frame_seq and frame is not None:
+                self._frame_seq = seq
+                self._previous, self._current = self._current, frame
+        mix = 1.0
+        if self._previous is not None and self._current is not None:
+            interval = max(1e-3, self._current.done_at - self._previous.done_at)
+            mix = min(1.0, (now - self._current.done_at) / interval)
+        return Shown(
+            frame=self._current.image if self._current else None,
+            previous=self._previous.image if self._previous else None,
+            mix=mix, uniforms=uniforms, features=features, onset_capture=capture,
+        )
+
+
+class SettingsWatcher:
+    """Reloads the settings file when it changes (or on demand); a bad file never stops the show.
+
+    ``on_change(settings)`` gets each new good Settings; ``on_error(message)`` gets a one-line
+    message and the previous settings stay in force.
+    """
+
+    def __init__(self, path, on_change, on_error, poll_s: float = 0.5) -> None:
+        from pathlib import Path
+
+        self.path = Path(path) if path else None
+        self.on_change, self.on_error = on_change, on_error
+        self.poll_s = poll_s
+        self._mtime = self._stat()
+        self._next = 0.0
+
+    def _stat(self) -> float | None:
+        try:
+            return self.path.stat().st_mtime if self.path else None
+        except OSError:
+            return None
+
+    def poll(self) -> None:
+        now = time.monotonic()
+        if self.path is None or now < self._next:
+            return
+        self._next = now + self.poll_s
+        mtime = self._stat()
+        if mtime != self._mtime:
+            self._mtime = mtime
+            self.reload()
+
+    def reload(self) -> None:
+        from visualizer.settings import load_settings
+
+        if self.path is None:
+            self.on_error("no --settings file to reload")
+            return
+        try:
+            settings = load_settings(self.path)
+        except UserError as exc:
+            self.on_error(f"{exc}; keeping the previous settings")
+            return
+        self.on_change(settings)
+
+
+def run_live(input_spec: str, settings: Settings, *, settings_path=None, device=None,
+             size: tuple[int, int] = (1280, 720), fullscreen: bool = False, screen: int | None = None,
+             duration_s: float | None = None, frame_log=None) -> str:
+    """Run the live show until Esc, SIGINT/SIGTERM, the end of a played file, or ``duration_s``.
+
+    ``input_spec`` is "mic" (the input ``device``) or an audio file to play on the output
+    ``device``. Returns the closing summary line.
+    """
+    import signal
+
+    from visualizer.audio.live import FilePlayback, MicInput
+    from visualizer.audio.sources import load_audio
+    from visualizer.models.io import load_generator
+    from visualizer.render.window import LiveWindow, check_display
+
+    # Installed first, so that a signal during start-up also ends the show cleanly.
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        check_display()  # before opening audio devices or loading the model
+        source = MicInput(device) if input_spec == "mic" else FilePlayback(load_audio(input_spec), device)
+        generator = load_generator(settings.model.checkpoint or None, device=settings.model.device)
+        session = LiveSession(settings=settings, generator=generator, source=source)
+        window = LiveWindow(session, size=size, fullscreen=fullscreen, screen=screen, frame_log=frame_log,
+                            duration_s=duration_s, stop=stop)
+
+        def changed(new: Settings) -> None:
+            session.apply_settings(new)
+            window.show_message("settings reloaded", 2.0)
+            print("visualizer: settings reloaded", file=sys.stderr)
+
+        def failed(message: str) -> None:
+            window.show_message(message, 8.0)
+            print(f"visualizer: settings: {message}", file=sys.stderr)
+
+        watcher = SettingsWatcher(settings_path, changed, failed)
+        window.reload_settings = watcher.reload
+        window.on_idle = watcher.poll
+        print(f"visualizer: live from '{source.device.name}' at {source.sample_rate:.0f} Hz; keys: F fullscreen, "
+              "Space freeze, N new keyframes, R reload settings, H display, Esc quit", file=sys.stderr, flush=True)
+        window.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return window.summary()

@@ -1,0 +1,251 @@
+"""The live window: pyglet for the window and keys, moderngl and the shared shaders for drawing.
+
+Keys: F fullscreen, Space freeze, N new keyframes, R reload settings, H heads-up display, Esc quit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+from collections import deque
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from visualizer.errors import UserError
+from visualizer.render.compositor import Compositor, GraphicsError, load_shader
+
+HUD_SIZE = (360, 150)
+
+
+class DisplayError(UserError):
+    """No display to open a window on."""
+
+
+def check_display() -> None:
+    """Raise DisplayError when there is no display server to open a window on."""
+    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+        raise DisplayError("no display found (DISPLAY is not set); render a video instead with "
+                           "--output video.mp4, or run under a desktop session or Xvfb")
+
+
+def open_pyglet_window(size: tuple[int, int], *, fullscreen: bool, screen_index: int | None, title: str):
+    """A pyglet window with an OpenGL 3.3 core context, or a DisplayError saying what to do."""
+    check_display()
+    import pyglet
+
+    try:
+        display = pyglet.display.get_display() if hasattr(pyglet, "display") else pyglet.canvas.get_display()
+        screens = display.get_screens()
+    except Exception as exc:  # pyglet raises NoSuchDisplayException and friends
+        raise DisplayError(f"cannot open the display ({str(exc).splitlines()[0][:100]}); render a video "
+                           "instead with --output video.mp4") from None
+    if screen_index is not None and not 0 <= screen_index < len(screens):
+        raise DisplayError(f"there is no screen {screen_index}; screens are 0..{len(screens) - 1}")
+    screen = screens[screen_index or 0]
+    config = pyglet.gl.Config(major_version=3, minor_version=3, forward_compatible=True, double_buffer=True,
+                              depth_size=0)
+    try:
+        return pyglet.window.Window(width=size[0], height=size[1], caption=title, resizable=True, vsync=True,
+                                    fullscreen=fullscreen, screen=screen, config=config)
+    except pyglet.window.NoSuchConfigException:
+        raise GraphicsError("this display offers no OpenGL 3.3 context; update the graphics driver "
+                            "(or Mesa)") from None
+
+
+class Hud:
+    """Text drawn on the CPU (Pillow) into a texture a few times a second, then overlaid."""
+
+    def __init__(self, ctx) -> None:
+        self.ctx = ctx
+        self.program = ctx.program(vertex_shader=load_shader("overlay.vert"),
+                                   fragment_shader=load_shader("overlay.frag"))
+        quad = np.array([0, 0, 1, 0, 0, 1, 1, 1], dtype="f4")
+        self._vbo = ctx.buffer(quad.tobytes())
+        self._vao = ctx.vertex_array(self.program, [(self._vbo, "2f", "in_position")])
+        self.texture = ctx.texture(HUD_SIZE, 4)
+        self.visible = True
+
+    def update(self, lines: list[str], level: float, beat: bool) -> None:
+        from PIL import Image, ImageDraw
+
+        img = Image.new("RGBA", HUD_SIZE, (0, 0, 0, 150))
+        draw = ImageDraw.Draw(img)
+        for i, line in enumerate(lines):
+            draw.text((8, 6 + 14 * i), line, fill=(255, 255, 255, 255))
+        bar_w = int((HUD_SIZE[0] - 40) * min(1.0, max(0.0, level)))
+        draw.rectangle((8, HUD_SIZE[1] - 16, 8 + bar_w, HUD_SIZE[1] - 8), fill=(80, 220, 120, 255))
+        if beat:
+            draw.ellipse((HUD_SIZE[0] - 24, HUD_SIZE[1] - 20, HUD_SIZE[0] - 8, HUD_SIZE[1] - 4),
+                         fill=(255, 230, 80, 255))
+        self.texture.write(img.tobytes())
+
+    def draw(self, target_size: tuple[int, int]) -> None:
+        if not self.visible:
+            return
+        self.ctx.enable(self.ctx.BLEND)
+        self.ctx.blend_func = self.ctx.SRC_ALPHA, self.ctx.ONE_MINUS_SRC_ALPHA
+        self.texture.use(0)
+        self.program["u_overlay"].value = 0
+        self.program["u_rect"].value = (10.0, 10.0, float(HUD_SIZE[0]), float(HUD_SIZE[1]))
+        self.program["u_target"].value = (float(target_size[0]), float(target_size[1]))
+        self._vao.render(mode=self.ctx.TRIANGLE_STRIP)
+        self.ctx.disable(self.ctx.BLEND)
+
+
+class LiveWindow:
+    """Runs a LiveSession in a window until Esc, the window closing, or ``request_stop``."""
+
+    def __init__(self, session, *, size: tuple[int, int], fullscreen: bool = False, screen: int | None = None,
+                 reload_settings: Callable[[], object] | None = None, frame_log: Path | None = None,
+                 duration_s: float | None = None, stop: threading.Event | None = None) -> None:
+        import moderngl
+        import pyglet
+
+        self.session = session
+        self.window = open_pyglet_window(size, fullscreen=fullscreen, screen_index=screen, title="visualizer")
+        self.ctx = moderngl.create_context()
+        self.compositor = Compositor(self.window.get_framebuffer_size(), ctx=self.ctx)
+        self.hud = Hud(self.ctx)
+        self.hud.visible = False
+        self.reload_settings = reload_settings
+        self.message = ""
+        self._message_until = 0.0
+        self._frame_log = open(frame_log, "w") if frame_log else None
+        self._present_times: deque[float] = deque(maxlen=120)
+        self._latencies: deque[float] = deque(maxlen=50)
+        self._hud_next = 0.0
+        self._beat_until = 0.0
+        self._stop = stop if stop is not None else threading.Event()
+        self._deadline = None if duration_s is None else time.monotonic() + duration_s
+        self.window.push_handlers(on_key_press=self._on_key, on_close=self._on_close)
+        self._pyglet = pyglet
+        self.on_idle: Callable[[], None] | None = None  # called once per display frame (settings watcher)
+
+    def request_stop(self) -> None:
+        """Ask the loop to end (safe from signal handlers and other threads)."""
+        self._stop.set()
+
+    def show_message(self, text: str, seconds: float = 6.0) -> None:
+        self.message = text
+        self._message_until = time.monotonic() + seconds
+        self.hud.visible = True
+
+    def _on_close(self):
+        self.request_stop()
+        return True
+
+    def _on_key(self, symbol, modifiers):
+        key = self._pyglet.window.key
+        if symbol == key.ESCAPE:
+            self.request_stop()
+            return True  # keeps pyglet from closing the window under us
+        if symbol == key.F:
+            self.window.set_fullscreen(not self.window.fullscreen)
+        elif symbol == key.SPACE:
+            self.session.frozen = not self.session.frozen
+            self.show_message("frozen" if self.session.frozen else "running", 2.0)
+        elif symbol == key.N:
+            self.session.new_keyframes()
+            self.show_message(f"new keyframes (seed {self.session.seed})", 2.0)
+        elif symbol == key.R and self.reload_settings is not None:
+            self.reload_settings()
+        elif symbol == key.H:
+            self.hud.visible = not self.hud.visible
+        return None
+
+    def _hud_lines(self, shown) -> list[str]:
+        source = self.session.source
+        times = self._present_times
+        display_fps = (len(times) - 1) / max(1e-9, times[-1] - times[0]) if len(times) > 1 else 0.0
+        latency = f"{1000 * float(np.median(self._latencies)):.0f} ms" if self._latencies else "-"
+        lines = [
+            f"display {display_fps:5.1f} fps   generator {self.session.worker.fps:5.1f} fps",
+            f"audio-to-photon latency {latency} (device {1000 * source.latency_s:.0f} ms)",
+            f"level {self.session.feed.level_db:6.1f} dBFS   overflows {source.stats.overflows}",
+            f"seed {self.session.seed}{'   FROZEN' if self.session.frozen else ''}",
+        ]
+        if self.session.worker.error:
+            lines.append(f"generator: {self.session.worker.error[:48]}")
+        if self.message and time.monotonic() < self._message_until:
+            lines += [self.message[i:i + 52] for i in range(0, min(len(self.message), 156), 52)]
+        return lines
+
+    def _on_draw(self):
+        now = time.monotonic()
+        shown = self.session.tick(now)
+        size = self.window.get_framebuffer_size()
+        if self.compositor.size != size:
+            self.compositor.release()
+            self.compositor = Compositor(size, ctx=self.ctx)
+        self.ctx.screen.use()
+        self.ctx.viewport = (0, 0, *size)
+        if shown.frame is None:
+            self.ctx.clear(0.0, 0.0, 0.0)
+        else:
+            self.compositor.draw(shown.frame, shown.uniforms.as_dict(), target=self.ctx.screen,
+                                 previous=shown.previous, mix=shown.mix)
+        if shown.features.onset > 0:
+            self._beat_until = now + 0.1
+        if self.hud.visible:
+            if now >= self._hud_next:
+                self.hud.update(self._hud_lines(shown), shown.features.loudness, now < self._beat_until)
+                self._hud_next = now + 0.25
+            self.hud.draw(size)
+        self._pending = shown
+
+    def _after_flip(self, shown) -> None:
+        presented = time.monotonic()
+        self._present_times.append(presented)
+        if shown.onset_capture is not None:
+            self._latencies.append(presented - shown.onset_capture)
+        if self._frame_log is not None:
+            pixels = np.frombuffer(self.ctx.screen.read(components=3, alignment=1), np.uint8)
+            record = {
+                "presented": presented, "brightness": float(pixels[::97].mean()),
+                "flash": shown.uniforms.flash, "onset": shown.features.onset,
+                "onset_capture": shown.onset_capture, "has_frame": shown.frame is not None,
+            }
+            self._frame_log.write(json.dumps(record) + "\n")
+
+    def run(self) -> None:
+        """The display loop: draw, flip (vsync paces it), repeat; returns when asked to stop."""
+        pyglet = self._pyglet
+        self.session.start()
+        try:
+            while not self._stop.is_set():
+                if self._deadline is not None and time.monotonic() >= self._deadline:
+                    break
+                if getattr(self.session.source, "finished", False):
+                    break
+                pyglet.clock.tick()
+                self.window.dispatch_events()
+                if self.on_idle is not None:
+                    self.on_idle()
+                if self._stop.is_set():
+                    break
+                self._pending = None
+                self.window.switch_to()
+                self._on_draw()
+                self.window.flip()
+                if self._pending is not None:
+                    self._after_flip(self._pending)
+        finally:
+            self.session.stop()
+            if self._frame_log is not None:
+                self._frame_log.close()
+            self.compositor.release()
+            _ = self.ctx.error  # reading it clears any GL error, which pyglet would raise on close
+            self.window.close()
+            print(self.summary(), file=sys.stderr)
+
+    def summary(self) -> str:
+        times = self._present_times
+        fps = (len(times) - 1) / max(1e-9, times[-1] - times[0]) if len(times) > 1 else 0.0
+        latency = f"{1000 * float(np.median(self._latencies)):.0f} ms" if self._latencies else "n/a"
+        return (f"live: display {fps:.1f} fps, generator {self.session.worker.fps:.1f} fps, "
+                f"median audio-to-photon latency {latency}, input overflows {self.session.source.stats.overflows}")
