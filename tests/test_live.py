@@ -110,3 +110,34 @@ def test_a_device_that_fails_to_open_is_a_clear_error(tmp_path, virtual_display)
     assert proc.returncode == 2, proc.stderr
     line = proc.stderr.strip()
     assert "\n" not in line and "--device" in line and "Traceback" not in line, line
+
+
+def test_a_typo_in_the_settings_file_never_stops_the_show(tmp_path, virtual_display, virtual_mic):
+    env = dict(virtual_mic, DISPLAY=virtual_display)
+    settings = tmp_path / "show.toml"
+    settings.write_text("[walk]\ntruncation = 0.8\n")
+    proc = start(["--input", "mic", "--device", "pulse", "--settings", settings, "--duration", "6",
+                  "--window-size", "320x240"], env)
+    time.sleep(1.0)
+    settings.write_text("[walk]\ntrucation = 0.5\n")
+    time.sleep(1.5)
+    settings.write_text("[walk]\ntruncation = 0.5\n")
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "unknown settings key 'walk.trucation' (did you mean 'walk.truncation'?); keeping the previous" in err
+    assert "settings reloaded" in err.split("trucation")[-1]
+    assert "Traceback" not in err
+
+
+def test_a_file_plays_through_the_speakers_and_the_visuals_follow(tmp_path, virtual_display, virtual_mic,
+                                                                  clicks_wav):
+    env = dict(virtual_mic, DISPLAY=virtual_display)
+    log = tmp_path / "frames.jsonl"
+    began = time.monotonic()
+    proc = start(["--input", clicks_wav, "--device", "pulse", "--frame-log", log, "--window-size", "320x240"], env)
+    out, err = proc.communicate(timeout=90)
+    assert proc.returncode == 0, err
+    assert time.monotonic() - began >= 6.0  # it ran for the length of the song, then ended by itself
+    frames = [json.loads(line) for line in log.read_text().splitlines()]
+    onsets = [f for f in frames if f["onset"] > 0]
+    assert len(onsets) >= 0.8 * len(CLICKS)

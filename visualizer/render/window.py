@@ -247,5 +247,7 @@ class LiveWindow:
         times = self._present_times
         fps = (len(times) - 1) / max(1e-9, times[-1] - times[0]) if len(times) > 1 else 0.0
         latency = f"{1000 * float(np.median(self._latencies)):.0f} ms" if self._latencies else "n/a"
+        source = self.session.source
         return (f"live: display {fps:.1f} fps, generator {self.session.worker.fps:.1f} fps, "
-                f"median audio-to-photon latency {latency}, input overflows {self.session.source.stats.overflows}")
+                f"median audio-to-photon latency {latency}, device latency {1000 * source.latency_s:.1f} ms, "
+                f"input overflows {source.stats.overflows}")
