@@ -33,6 +33,7 @@ def _render_parser() -> argparse.ArgumentParser:
     live.add_argument("--fullscreen", action="store_true", help="start fullscreen (F toggles)")
     live.add_argument("--screen", type=int, help="screen number for the window")
     live.add_argument("--window-size", default="1280x720", help="window size WxH (default 1280x720)")
+    live.add_argument("--hud", action="store_true", help="start with the heads-up display on (H toggles)")
     live.add_argument("--duration", type=float, help="stop after this many seconds")
     live.add_argument("--frame-log", help="write one JSON line per presented frame (diagnostics, benchmarks)")
     p.add_argument("--print-settings", action="store_true",
@@ -99,7 +100,7 @@ def cmd_render(argv: list[str]) -> int:
 
         run_live(args.input, settings, settings_path=args.settings, device=args.audio_device,
                  size=_window_size(args.window_size), fullscreen=args.fullscreen, screen=args.screen,
-                 duration_s=args.duration, frame_log=args.frame_log)
+                 duration_s=args.duration, frame_log=args.frame_log, hud=args.hud)
         return 0
     from visualizer.engine import render_file
 

@@ -287,7 +287,7 @@ class SettingsWatcher:
 
 def run_live(input_spec: str, settings: Settings, *, settings_path=None, device=None,
              size: tuple[int, int] = (1280, 720), fullscreen: bool = False, screen: int | None = None,
-             duration_s: float | None = None, frame_log=None) -> str:
+             duration_s: float | None = None, frame_log=None, hud: bool = False) -> str:
     """Run the live show until Esc, SIGINT/SIGTERM, the end of a played file, or ``duration_s``.
 
     ``input_spec`` is "mic" (the input ``device``) or an audio file to play on the output
@@ -309,7 +309,7 @@ def run_live(input_spec: str, settings: Settings, *, settings_path=None, device=
         generator = load_generator(settings.model.checkpoint or None, device=settings.model.device)
         session = LiveSession(settings=settings, generator=generator, source=source)
         window = LiveWindow(session, size=size, fullscreen=fullscreen, screen=screen, frame_log=frame_log,
-                            duration_s=duration_s, stop=stop)
+                            duration_s=duration_s, stop=stop, render_scale=settings.live.render_scale)
 
         def changed(new: Settings) -> None:
             session.apply_settings(new)
@@ -320,6 +320,7 @@ def run_live(input_spec: str, settings: Settings, *, settings_path=None, device=
             window.show_message(message, 8.0)
             print(f"visualizer: settings: {message}", file=sys.stderr)
 
+        window.hud.visible = hud
         watcher = SettingsWatcher(settings_path, changed, failed)
         window.reload_settings = watcher.reload
         window.on_idle = watcher.poll

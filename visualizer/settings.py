@@ -98,6 +98,14 @@ class EffectsSettings:
 
 
 @dataclass(frozen=True)
+class LiveSettings:
+    """The live window."""
+
+    render_scale: float = _opt(0.5, "effects are computed at this fraction of the window's resolution, then "
+                                    "scaled up; lower is faster on weak GPUs (read at start)", lo=0.1, hi=1.0)
+
+
+@dataclass(frozen=True)
 class Mapping:
     """One route from an audio feature to a visual target, through an envelope and a curve."""
 
@@ -128,6 +136,7 @@ class Settings:
     analysis: AnalysisSettings = field(default_factory=AnalysisSettings)
     walk: WalkSettings = field(default_factory=WalkSettings)
     effects: EffectsSettings = field(default_factory=EffectsSettings)
+    live: LiveSettings = field(default_factory=LiveSettings)
     mappings: list = field(default_factory=lambda: list(DEFAULT_MAPPINGS),
                            metadata={"doc": "feature -> target routes; a file's list replaces the default list"})
 

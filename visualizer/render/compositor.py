@@ -60,7 +60,8 @@ class Compositor:
         # Two textures: the newest frame and the one before, swapped rather than copied.
         self._textures: list = [None, None]
         self._uploaded: list = [None, None]  # which frame object each texture holds
-        self._fbo = self.ctx.simple_framebuffer(size, components=4)
+        self.output = self.ctx.texture(size, 4)  # the offscreen picture, also usable as a texture
+        self._fbo = self.ctx.framebuffer(color_attachments=[self.output])
 
     def _texture_for(self, frame: np.ndarray, avoid: int | None = None) -> int:
         """Index of a texture holding ``frame``, uploading it unless it is already there."""
@@ -107,6 +108,6 @@ class Compositor:
         return np.frombuffer(data, dtype=np.uint8).reshape(h, w, 3)[::-1]
 
     def release(self) -> None:
-        for obj in (*self._textures, self._vao, self._vbo, self._fbo, self.program):
+        for obj in (*self._textures, self._vao, self._vbo, self._fbo, self.output, self.program):
             if obj is not None:
                 obj.release()

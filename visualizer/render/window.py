@@ -57,8 +57,8 @@ def open_pyglet_window(size: tuple[int, int], *, fullscreen: bool, screen_index:
                             "(or Mesa)") from None
 
 
-class Hud:
-    """Text drawn on the CPU (Pillow) into a texture a few times a second, then overlaid."""
+class TextureQuad:
+    """Draws a texture into a pixel rectangle of the current target (overlay.vert/.frag)."""
 
     def __init__(self, ctx) -> None:
         self.ctx = ctx
@@ -67,6 +67,28 @@ class Hud:
         quad = np.array([0, 0, 1, 0, 0, 1, 1, 1], dtype="f4")
         self._vbo = ctx.buffer(quad.tobytes())
         self._vao = ctx.vertex_array(self.program, [(self._vbo, "2f", "in_position")])
+
+    def draw(self, texture, rect: tuple[float, float, float, float], target_size: tuple[int, int], *,
+             blend: bool, flip: bool = False) -> None:
+        """``rect`` is (left, top, width, height) in target pixels; ``flip`` for framebuffer textures."""
+        if blend:
+            self.ctx.enable(self.ctx.BLEND)
+            self.ctx.blend_func = self.ctx.SRC_ALPHA, self.ctx.ONE_MINUS_SRC_ALPHA
+        texture.use(0)
+        self.program["u_overlay"].value = 0
+        self.program["u_rect"].value = tuple(float(v) for v in rect)
+        self.program["u_target"].value = (float(target_size[0]), float(target_size[1]))
+        self.program["u_flip"].value = flip
+        self._vao.render(mode=self.ctx.TRIANGLE_STRIP)
+        if blend:
+            self.ctx.disable(self.ctx.BLEND)
+
+
+class Hud:
+    """Text drawn on the CPU (Pillow) into a texture a few times a second, then overlaid."""
+
+    def __init__(self, ctx, quad: TextureQuad) -> None:
+        self.quad = quad
         self.texture = ctx.texture(HUD_SIZE, 4)
         self.visible = True
 
@@ -85,16 +107,8 @@ class Hud:
         self.texture.write(img.tobytes())
 
     def draw(self, target_size: tuple[int, int]) -> None:
-        if not self.visible:
-            return
-        self.ctx.enable(self.ctx.BLEND)
-        self.ctx.blend_func = self.ctx.SRC_ALPHA, self.ctx.ONE_MINUS_SRC_ALPHA
-        self.texture.use(0)
-        self.program["u_overlay"].value = 0
-        self.program["u_rect"].value = (10.0, 10.0, float(HUD_SIZE[0]), float(HUD_SIZE[1]))
-        self.program["u_target"].value = (float(target_size[0]), float(target_size[1]))
-        self._vao.render(mode=self.ctx.TRIANGLE_STRIP)
-        self.ctx.disable(self.ctx.BLEND)
+        if self.visible:
+            self.quad.draw(self.texture, (10, 10, *HUD_SIZE), target_size, blend=True)
 
 
 class LiveWindow:
@@ -102,15 +116,18 @@ class LiveWindow:
 
     def __init__(self, session, *, size: tuple[int, int], fullscreen: bool = False, screen: int | None = None,
                  reload_settings: Callable[[], object] | None = None, frame_log: Path | None = None,
-                 duration_s: float | None = None, stop: threading.Event | None = None) -> None:
+                 duration_s: float | None = None, stop: threading.Event | None = None,
+                 render_scale: float = 0.5) -> None:
         import moderngl
         import pyglet
 
         self.session = session
         self.window = open_pyglet_window(size, fullscreen=fullscreen, screen_index=screen, title="visualizer")
         self.ctx = moderngl.create_context()
-        self.compositor = Compositor(self.window.get_framebuffer_size(), ctx=self.ctx)
-        self.hud = Hud(self.ctx)
+        self.render_scale = render_scale
+        self.compositor = Compositor(self._render_size(self.window.get_framebuffer_size()), ctx=self.ctx)
+        self.quad = TextureQuad(self.ctx)
+        self.hud = Hud(self.ctx, self.quad)
         self.hud.visible = False
         self.reload_settings = reload_settings
         self.message = ""
@@ -125,6 +142,9 @@ class LiveWindow:
         self.window.push_handlers(on_key_press=self._on_key, on_close=self._on_close)
         self._pyglet = pyglet
         self.on_idle: Callable[[], None] | None = None  # called once per display frame (settings watcher)
+
+    def _render_size(self, size: tuple[int, int]) -> tuple[int, int]:
+        return max(16, round(size[0] * self.render_scale)), max(16, round(size[1] * self.render_scale))
 
     def request_stop(self) -> None:
         """Ask the loop to end (safe from signal handlers and other threads)."""
@@ -179,16 +199,18 @@ class LiveWindow:
         now = time.monotonic()
         shown = self.session.tick(now)
         size = self.window.get_framebuffer_size()
-        if self.compositor.size != size:
+        if self.compositor.size != self._render_size(size):
             self.compositor.release()
-            self.compositor = Compositor(size, ctx=self.ctx)
+            self.compositor = Compositor(self._render_size(size), ctx=self.ctx)
+        if shown.frame is not None:
+            # Effects at render_scale of the window, then one bilinear fetch per window pixel.
+            self.compositor.draw(shown.frame, shown.uniforms.as_dict(), previous=shown.previous, mix=shown.mix)
         self.ctx.screen.use()
         self.ctx.viewport = (0, 0, *size)
         if shown.frame is None:
             self.ctx.clear(0.0, 0.0, 0.0)
         else:
-            self.compositor.draw(shown.frame, shown.uniforms.as_dict(), target=self.ctx.screen,
-                                 previous=shown.previous, mix=shown.mix)
+            self.quad.draw(self.compositor.output, (0, 0, *size), size, blend=False, flip=True)
         if shown.features.onset > 0:
             self._beat_until = now + 0.1
         if self.hud.visible:
