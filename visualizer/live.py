@@ -32,7 +32,31 @@ from visualizer.models.base import Generator
 from visualizer.settings import Settings
 
 
-class FeatureFeed:
+class _Worker:
+    """A named daemon thread running ``_run`` until ``stop``; subclasses poll ``self._stop``."""
+
+    join_timeout_s = 5.0
+
+    def __init__(self, name: str) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake()
+        self._thread.join(timeout=self.join_timeout_s)
+
+    def _wake(self) -> None:
+        """Interrupt a blocking wait so the thread sees the stop at once."""
+
+
+class FeatureFeed(_Worker):
     """Analysis thread: the source's ring -> resampler -> Analyzer -> newest Features.
 
     ``source`` is a MicInput or FilePlayback (anything with ``ring``, ``sample_rate`` and
@@ -54,15 +78,7 @@ class FeatureFeed:
         self._onset_capture: float | None = None  # monotonic time the held onset was heard
         self._analysed = 0                        # analysis-rate samples fed to the analyzer
         self.level_db = -120.0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="analysis", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=2.0)
+        super().__init__("analysis")
 
     def take(self) -> tuple[Features, float | None]:
         """The newest features, with the strongest onset since the last take, and when that onset was heard."""
@@ -112,7 +128,7 @@ class GeneratedFrame:
     done_at: float
 
 
-class GeneratorWorker:
+class GeneratorWorker(_Worker):
     """Generator thread: newest latent request -> picture; never queues more than one of each."""
 
     def __init__(self, generator: Generator) -> None:
@@ -121,16 +137,10 @@ class GeneratorWorker:
         self.frames: LatestSlot[GeneratedFrame] = LatestSlot()
         self.frame_times: deque[float] = deque(maxlen=30)
         self.error: str | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="generator", daemon=True)
+        super().__init__("generator")
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self.requests.put(None)  # wakes the thread
-        self._thread.join(timeout=5.0)
+    def _wake(self) -> None:
+        self.requests.put(None)
 
     @property
     def fps(self) -> float:

@@ -231,6 +231,7 @@ class LiveWindow:
                 "presented": presented, "brightness": float(pixels[::97].mean()),
                 "flash": shown.uniforms.flash, "onset": shown.features.onset,
                 "onset_capture": shown.onset_capture, "has_frame": shown.frame is not None,
+                "overflows": self.session.source.stats.overflows,
             }
             self._frame_log.write(json.dumps(record) + "\n")
 
