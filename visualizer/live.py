@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -313,10 +314,14 @@ def run_live(input_spec: str, settings: Settings, *, settings_path=None, device=
     # Installed first, so that a signal during start-up also ends the show cleanly.
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    torch_threads = torch.get_num_threads()
     try:
         check_display()  # before opening audio devices or loading the model
         source = MicInput(device) if input_spec == "mic" else FilePlayback(load_audio(input_spec), device)
         generator = load_generator(settings.model.checkpoint or None, device=settings.model.device)
+        if generator.device.type == "cpu":
+            # The display (software GL on machines without a GPU) and the audio need cores too.
+            torch.set_num_threads(settings.live.cpu_threads or max(1, (os.cpu_count() or 2) // 2))
         session = LiveSession(settings=settings, generator=generator, source=source)
         window = LiveWindow(session, size=size, fullscreen=fullscreen, screen=screen, frame_log=frame_log,
                             duration_s=duration_s, stop=stop, render_scale=settings.live.render_scale)
@@ -338,6 +343,7 @@ def run_live(input_spec: str, settings: Settings, *, settings_path=None, device=
               "Space freeze, N new keyframes, R reload settings, H display, Esc quit", file=sys.stderr, flush=True)
         window.run()
     finally:
+        torch.set_num_threads(torch_threads)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return window.summary()

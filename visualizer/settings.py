@@ -103,6 +103,8 @@ class LiveSettings:
 
     render_scale: float = _opt(0.5, "effects are computed at this fraction of the window's resolution, then "
                                     "scaled up; lower is faster on weak GPUs (read at start)", lo=0.1, hi=1.0)
+    cpu_threads: int = _opt(0, "torch threads for a CPU generator in live mode; 0 = half the cores, leaving "
+                               "the rest to the display and audio (read at start)", lo=0, hi=256)
 
 
 @dataclass(frozen=True)
