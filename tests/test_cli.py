@@ -94,3 +94,19 @@ def test_any_rate_and_channel_count_renders(tmp_path, rate, channels):
         assert c.streams.video[0].frames == 10
         a = c.streams.audio[0].codec_context
         assert a.sample_rate == rate and a.channels == (2 if channels == 3 else channels)
+
+
+@pytest.mark.slow
+def test_demo_renders_the_bundled_loop_and_a_sheet_shows_it(tmp_path):
+    proc = run("demo", "--output", tmp_path / "demo.mp4", "--bars", "1", *SMALL)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "demo.wav").exists()
+    with av.open(str(tmp_path / "demo.mp4")) as c:
+        assert c.streams.video[0].frames == 20  # one 4/4 bar at 120 BPM is 2 s, at 10 fps
+    proc = run("sheet", tmp_path / "demo.mp4", "--count", "4")
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "demo.png").stat().st_size > 1000
+
+
+def test_sheet_of_a_missing_video(tmp_path):
+    assert_one_line_error(run("sheet", tmp_path / "nope.mp4"), "not found")
