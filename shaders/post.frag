@@ -12,6 +12,7 @@ uniform float u_zoom;          // magnification, 1 = none
 uniform float u_warp;          // distortion strength, 0 = none
 uniform float u_hue;           // hue rotation in turns
 uniform float u_vignette;      // corner darkening 0..1
+uniform float u_grain;         // film grain amplitude, 0 = none
 
 in vec2 v_uv;
 out vec4 f_color;
@@ -59,6 +60,13 @@ vec3 rotate_hue(vec3 rgb, float turns) {
     return to_rgb * yiq;
 }
 
+// Deterministic per-pixel noise in 0..1 (same frame, same grain: renders stay reproducible).
+float hash(vec2 p) {
+    p = fract(p * vec2(443.897, 441.423));
+    p += dot(p, p.yx + 19.19);
+    return fract((p.x + p.y) * p.x);
+}
+
 void main() {
     vec2 uv = 0.5 + (v_uv - 0.5) / max(u_zoom, 1e-3);
     uv += u_warp * 0.03 * vec2(sin(uv.y * 9.0 + u_time * 1.3), cos(uv.x * 7.0 - u_time * 1.1));
@@ -69,6 +77,7 @@ void main() {
     }
     color = rotate_hue(color, u_hue);
     color += u_flash * u_flash_color;
+    color += (hash(gl_FragCoord.xy + fract(u_time * 7.13) * 101.0) - 0.5) * u_grain;
     float r = length(v_uv - 0.5) * 1.4142;
     color *= 1.0 - u_vignette * smoothstep(0.4, 1.0, r);
     f_color = vec4(clamp(color, 0.0, 1.0), 1.0);

@@ -140,6 +140,9 @@ def cmd_train(argv: list[str]) -> int:
                    help="where the downloaded packages and images are kept")
     p.add_argument("--minutes", type=float, default=defaults.minutes, help="training time budget")
     p.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    p.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
+    p.add_argument("--kl-weight", type=float, default=defaults.kl_weight)
+    p.add_argument("--fft-weight", type=float, default=defaults.fft_weight)
     p.add_argument("--train-crops", type=int, default=defaults.train_crops)
     p.add_argument("--seed", type=int, default=defaults.seed)
     p.add_argument("--resume", default=None, help="continue from this checkpoint's weights")
@@ -148,7 +151,8 @@ def cmd_train(argv: list[str]) -> int:
     from visualizer.train.trainer import train_visvae
 
     cfg = TrainConfig(minutes=args.minutes, batch_size=args.batch_size, train_crops=args.train_crops,
-                      seed=args.seed)
+                      seed=args.seed, learning_rate=args.learning_rate, kl_weight=args.kl_weight,
+                      fft_weight=args.fft_weight)
     train_visvae(Path(args.out), Path(args.cache), cfg, VisVAEConfig(),
                  log=lambda msg: print(msg, file=sys.stderr, flush=True),
                  resume=Path(args.resume) if args.resume else None)

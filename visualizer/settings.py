@@ -17,7 +17,7 @@ from typing import Any, get_type_hints
 from visualizer.errors import UserError
 
 FEATURE_SOURCES = ("loudness", "bass", "mid", "treble", "onset", "flux", "centroid")
-UNIFORM_TARGETS = ("flash", "zoom", "warp", "hue")
+UNIFORM_TARGETS = ("flash", "zoom", "warp", "hue", "grain")
 LATENT_TARGETS = ("pulse", "speed")
 CURVES = ("linear", "sqrt", "square", "smoothstep")
 
@@ -95,6 +95,8 @@ class EffectsSettings:
     hue_drift_deg_per_s: float = _opt(2.0, "slow constant hue rotation in degrees per second", lo=-360, hi=360)
     flash_color: list = _opt([1.0, 0.95, 0.85], "RGB colour added at flash 1, each 0..1")
     vignette: float = _opt(0.25, "darkening toward the corners, 0..1", lo=0, hi=1)
+    grain: float = _opt(0.04, "film grain always present (amplitude, 0..1); the 'grain' target adds to it",
+                        lo=0, hi=1)
 
 
 @dataclass(frozen=True)
@@ -126,6 +128,7 @@ DEFAULT_MAPPINGS = [
     Mapping(source="bass", target="zoom", gain=0.08, attack_s=0.01, release_s=0.2, curve="square"),
     Mapping(source="treble", target="warp", gain=0.6, attack_s=0.05, release_s=0.4, curve="linear"),
     Mapping(source="centroid", target="hue", gain=0.25, attack_s=0.5, release_s=1.5, curve="linear"),
+    Mapping(source="treble", target="grain", gain=0.08, attack_s=0.0, release_s=0.15, curve="square"),
 ]
 
 

@@ -6,7 +6,8 @@ from visualizer.render.compositor import Compositor
 
 
 def plain(**changes):
-    base = Uniforms(time_s=0.0, flash=0.0, zoom=1.0, warp=0.0, hue=0.0, vignette=0.0, flash_color=(1.0, 1.0, 1.0))
+    base = Uniforms(time_s=0.0, flash=0.0, zoom=1.0, warp=0.0, hue=0.0, vignette=0.0, grain=0.0,
+                    flash_color=(1.0, 1.0, 1.0))
     return Uniforms(**{**base.__dict__, **changes}).as_dict()
 
 
@@ -85,3 +86,14 @@ def test_cross_fade_between_the_previous_and_the_newest_frame(compositor):
     grey = np.full((32, 32, 3), 128, np.uint8)
     compositor.draw(grey, plain(), previous=white, mix=0.5)  # a new frame arrives: white becomes previous
     assert abs(compositor.read().mean() - 191) < 3
+
+
+def test_grain_adds_fine_noise_that_is_the_same_for_the_same_frame(compositor):
+    flat = np.full((32, 32, 3), 128, np.uint8)
+    compositor.draw(flat, plain(grain=0.2, time_s=1.0))
+    a = compositor.read().astype(int)
+    compositor.draw(flat, plain(grain=0.2, time_s=1.0))
+    assert np.array_equal(a, compositor.read().astype(int))
+    assert 5 < a.std() < 40 and abs(a.mean() - 128) < 4
+    compositor.draw(flat, plain(grain=0.2, time_s=2.0))
+    assert not np.array_equal(a, compositor.read().astype(int))

@@ -22,12 +22,14 @@ class Uniforms:
     warp: float            # strength of the flowing distortion, 0..~1
     hue: float             # hue rotation in turns (1 = 360 degrees)
     vignette: float        # corner darkening 0..1
+    grain: float           # film grain amplitude
     flash_color: tuple[float, float, float]
 
     def as_dict(self) -> dict[str, float | tuple[float, ...]]:
         return {
             "u_time": self.time_s, "u_flash": self.flash, "u_zoom": self.zoom, "u_warp": self.warp,
-            "u_hue": self.hue, "u_vignette": self.vignette, "u_flash_color": self.flash_color,
+            "u_hue": self.hue, "u_vignette": self.vignette, "u_grain": self.grain,
+            "u_flash_color": self.flash_color,
         }
 
 
@@ -106,6 +108,7 @@ class Mapper:
             warp=max(0.0, totals["warp"]),
             hue=(fx.hue_drift_deg_per_s * self.time_s / 360.0 + totals["hue"]) % 1.0,
             vignette=fx.vignette,
+            grain=min(1.0, fx.grain + max(0.0, totals["grain"])),
             flash_color=tuple(float(c) for c in fx.flash_color),
         )
         return latent.astype(np.float32), uniforms
