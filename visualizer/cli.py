@@ -32,7 +32,7 @@ def _render_parser() -> argparse.ArgumentParser:
                       help="audio device index or name substring (see --list-devices)")
     live.add_argument("--fullscreen", action="store_true", help="start fullscreen (F toggles)")
     live.add_argument("--screen", type=int, help="screen number for the window")
-    live.add_argument("--window-size", default="1280x720", help="window size WxH (default 1280x720)")
+    live.add_argument("--window-size", default="1280x720", help="window size WxH (default 1280x720; --size WxH too)")
     live.add_argument("--hud", action="store_true", help="start with the heads-up display on (H toggles)")
     live.add_argument("--duration", type=float, help="stop after this many seconds")
     live.add_argument("--frame-log", help="write one JSON line per presented frame (diagnostics, benchmarks)")
@@ -44,7 +44,7 @@ def _render_parser() -> argparse.ArgumentParser:
 
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--settings", "-s", help="TOML settings file (see --print-settings)")
-    p.add_argument("--size", type=int, help="output width and height in pixels (render.size)")
+    p.add_argument("--size", help="video: width and height in pixels (render.size); live: window WxH")
     p.add_argument("--fps", type=float, help="video frame rate (render.fps)")
     p.add_argument("--seed", type=int, help="keyframe seed (render.seed)")
     p.add_argument("--model", help="generator checkpoint (model.checkpoint); default: the bundled model")
@@ -66,8 +66,14 @@ def _settings(args: argparse.Namespace):
     from visualizer.settings import load_settings
 
     settings = load_settings(args.settings)
+    size = None
+    if args.size and "x" not in args.size.lower():
+        try:
+            size = int(args.size)
+        except ValueError:
+            raise UserError(f"--size {args.size!r} is not a number of pixels (or WxH for the live window)") from None
     return settings.with_overrides(
-        render={"size": args.size, "fps": args.fps, "seed": args.seed},
+        render={"size": size, "fps": args.fps, "seed": args.seed},
         model={"checkpoint": args.model, "device": args.device},
     )
 
@@ -98,10 +104,13 @@ def cmd_render(argv: list[str]) -> int:
             raise UserError("--input mic runs live in a window; drop --output, or render a file instead")
         from visualizer.live import run_live
 
+        window = args.size if args.size and "x" in args.size.lower() else args.window_size
         run_live(args.input, settings, settings_path=args.settings, device=args.audio_device,
-                 size=_window_size(args.window_size), fullscreen=args.fullscreen, screen=args.screen,
+                 size=_window_size(window), fullscreen=args.fullscreen, screen=args.screen,
                  duration_s=args.duration, frame_log=args.frame_log, hud=args.hud)
         return 0
+    if args.size and "x" in args.size.lower():
+        raise UserError(f"--size {args.size}: videos are square, give one number such as --size 512")
     from visualizer.engine import render_file
 
     result = render_file(args.input, args.output, settings, progress=False if args.quiet else None)
