@@ -43,7 +43,7 @@ class RenderSettings:
     seed: int = _opt(7, "seed for the keyframe latents; same seed, same video", lo=0)
     batch: int = _opt(8, "frames per generator call when rendering offline", lo=1, hi=256)
     crf: int = _opt(18, "H.264 quality (0 lossless .. 51 worst)", lo=0, hi=51)
-    preset: str = _opt("veryfast", "x264 speed preset",
+    preset: str = _opt("superfast", "x264 speed preset",
                        choices=("ultrafast", "superfast", "veryfast", "faster", "fast", "medium",
                                 "slow", "slower", "veryslow"))
     audio_bitrate_kbps: int = _opt(192, "AAC bitrate of the muxed audio in kbit/s", lo=32, hi=512)
@@ -95,7 +95,8 @@ class EffectsSettings:
     hue_drift_deg_per_s: float = _opt(2.0, "slow constant hue rotation in degrees per second", lo=-360, hi=360)
     flash_color: list = _opt([1.0, 0.95, 0.85], "RGB colour added at flash 1, each 0..1")
     vignette: float = _opt(0.25, "darkening toward the corners, 0..1", lo=0, hi=1)
-    grain: float = _opt(0.04, "film grain always present (amplitude, 0..1); the 'grain' target adds to it",
+    grain: float = _opt(0.0, "film grain always present (amplitude, 0..1; grain makes videos much larger); "
+                             "the 'grain' target adds to it",
                         lo=0, hi=1)
 
 
@@ -128,7 +129,6 @@ DEFAULT_MAPPINGS = [
     Mapping(source="bass", target="zoom", gain=0.08, attack_s=0.01, release_s=0.2, curve="square"),
     Mapping(source="treble", target="warp", gain=0.6, attack_s=0.05, release_s=0.4, curve="linear"),
     Mapping(source="centroid", target="hue", gain=0.25, attack_s=0.5, release_s=1.5, curve="linear"),
-    Mapping(source="treble", target="grain", gain=0.08, attack_s=0.0, release_s=0.15, curve="square"),
 ]
 
 

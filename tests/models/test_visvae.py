@@ -75,4 +75,5 @@ def test_the_bundled_model_makes_varied_pictures_not_grey_blur():
     assert (images[0] - images[1]).abs().mean() > 0.1  # different seeds, different pictures
     _, meta = read_safetensors(DEFAULT_CHECKPOINT)
     metrics = json.loads(meta["training"])["metrics"]
-    assert metrics["heldout_psnr_db"] > 15 and metrics["sharpness_ratio_samples"] > 0.1
+    # Guards against shipping a worse model than the one measured in checkpoints/README.md.
+    assert metrics["heldout_psnr_db"] > 20 and metrics["sharpness_ratio_samples"] > 0.05
