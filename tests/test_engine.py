@@ -10,7 +10,7 @@ from visualizer.audio.demo import demo_loop, write_wav
 from visualizer.audio.sources import load_audio
 from visualizer.engine import OfflineRenderer, render_file
 from visualizer.models.io import load_generator
-from visualizer.settings import Settings
+from visualizer.settings import Settings, from_dict, to_dict
 from tests.conftest import CLICK_TIMES
 
 pytestmark = pytest.mark.slow
@@ -21,24 +21,37 @@ def generator():
     return load_generator(None, device="cpu")
 
 
+def frames(path):
+    with av.open(str(path)) as c:
+        return [f.to_ndarray(format="rgb24") for f in c.decode(c.streams.video[0])]
+
+
 def frame_brightness(path):
     with av.open(str(path)) as c:
         return np.array([f.to_ndarray(format="rgb24").mean() for f in c.decode(c.streams.video[0])])
 
 
 def test_every_click_flashes_in_its_own_frame(tmp_path, click_wav, generator):
+    """Render with and without the flash mapping: the difference is the flash alone, whatever the picture."""
     fps = 30
-    out = tmp_path / "clicks.mp4"
     settings = Settings().with_overrides(render={"size": 96, "fps": fps})
-    result = render_file(click_wav, out, settings, progress=False, generator=generator)
-    brightness = frame_brightness(out)
-    assert len(brightness) == result.frames == 6 * fps
-    jumps = np.flatnonzero(np.diff(brightness) > 20) + 1  # frames much brighter than the one before
+    data = to_dict(settings)
+    data["mappings"] = [m for m in data["mappings"] if m["target"] != "flash"]
+    dark = from_dict(data)
+    result = render_file(click_wav, tmp_path / "flash.mp4", settings, progress=False, generator=generator)
+    render_file(click_wav, tmp_path / "plain.mp4", dark, progress=False, generator=generator)
+    lit, plain = frames(tmp_path / "flash.mp4"), frames(tmp_path / "plain.mp4")
+    assert len(lit) == len(plain) == result.frames == 6 * fps
+    # How much brighter each frame is with the flash; the 90th percentile ignores pixels already at white.
+    gain = np.array([np.percentile(a.astype(int) - b.astype(int), 90) for a, b in zip(lit, plain)])
+    peaks = [k for k in range(len(gain)) if gain[k] > 25 and gain[k] >= gain[max(0, k - 1)]
+             and gain[k] >= gain[min(len(gain) - 1, k + 1)]]
     click_frames = np.floor(np.array(CLICK_TIMES) * fps).astype(int)
     for frame in click_frames:
-        assert np.any(np.abs(jumps - frame) <= 1), (frame, jumps)
-    for jump in jumps:
-        assert np.min(np.abs(click_frames - jump)) <= 1, (jump, click_frames)
+        assert any(abs(p - frame) <= 1 for p in peaks), (frame, peaks)
+    for peak in peaks:
+        assert np.min(np.abs(click_frames - peak)) <= 1, (peak, click_frames)
+    assert np.all(gain[:click_frames[0] - 1] < 3)  # nothing before the first click
 
 
 def test_same_seed_same_video_bit_for_bit(tmp_path, generator):
