@@ -49,3 +49,12 @@ def test_overrides_are_validated():
     with pytest.raises(SettingsError, match="render.size"):
         Settings().with_overrides(render={"size": 0})
     assert Settings().with_overrides(render={"fps": 24, "seed": None}).render.fps == 24.0
+
+
+def test_a_relative_checkpoint_is_relative_to_the_settings_file(tmp_path):
+    show = tmp_path / "show"
+    show.mkdir()
+    (show / "s.toml").write_text("[model]\ncheckpoint = 'models/mine.safetensors'\n")
+    assert load_settings(show / "s.toml").model.checkpoint == str(show / "models" / "mine.safetensors")
+    (show / "abs.toml").write_text(f"[model]\ncheckpoint = '{tmp_path}/x.safetensors'\n")
+    assert load_settings(show / "abs.toml").model.checkpoint == f"{tmp_path}/x.safetensors"

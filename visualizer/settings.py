@@ -53,7 +53,8 @@ class RenderSettings:
 class ModelSettings:
     """Which generator to run, and where."""
 
-    checkpoint: str = _opt("", "generator checkpoint file; empty for the bundled default model")
+    checkpoint: str = _opt("", "generator checkpoint file (relative paths start at the settings file's folder); "
+                               "empty for the bundled default model")
     device: str = _opt("auto", "auto (CUDA when there is a GPU), cpu, cuda or cuda:N")
 
 
@@ -242,7 +243,12 @@ def load_settings(path: str | Path | None) -> Settings:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError(f"settings file {path} is not valid TOML: {exc}") from None
-    return from_dict(data)
+    settings = from_dict(data)
+    checkpoint = settings.model.checkpoint
+    if checkpoint and not Path(checkpoint).expanduser().is_absolute():
+        # A relative checkpoint is relative to the settings file, so a show folder can move as one.
+        settings = settings.with_overrides(model={"checkpoint": str(path.parent / Path(checkpoint).expanduser())})
+    return settings
 
 
 def _toml_value(value: Any) -> str:
