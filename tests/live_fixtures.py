@@ -10,19 +10,20 @@ from visualizer.tools.virtual_av import virtual_microphone as _microphone
 play = play_into_mic
 
 
-@pytest.fixture(scope="session")
-def virtual_display():
+def _started(context):
+    """Yield what the context manager gives; a device that cannot start fails the test with its reason."""
     try:
-        with _display() as display:
-            yield display
+        with context as value:
+            yield value
     except VirtualDeviceError as exc:
         pytest.fail(str(exc))
+
+
+@pytest.fixture(scope="session")
+def virtual_display():
+    yield from _started(_display())
 
 
 @pytest.fixture(scope="session")
 def virtual_mic():
-    try:
-        with _microphone() as env:
-            yield env
-    except VirtualDeviceError as exc:
-        pytest.fail(str(exc))
+    yield from _started(_microphone())

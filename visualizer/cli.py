@@ -62,12 +62,17 @@ def _window_size(text: str) -> tuple[int, int]:
     return w, h
 
 
+def _is_window_size(size: str | None) -> bool:
+    """--size WxH names a live window; a plain number is the square video's side."""
+    return bool(size) and "x" in size.lower()
+
+
 def _settings(args: argparse.Namespace):
     from visualizer.settings import load_settings
 
     settings = load_settings(args.settings)
     size = None
-    if args.size and "x" not in args.size.lower():
+    if args.size and not _is_window_size(args.size):
         try:
             size = int(args.size)
         except ValueError:
@@ -104,12 +109,12 @@ def cmd_render(argv: list[str]) -> int:
             raise UserError("--input mic runs live in a window; drop --output, or render a file instead")
         from visualizer.live import run_live
 
-        window = args.size if args.size and "x" in args.size.lower() else args.window_size
+        window = args.size if _is_window_size(args.size) else args.window_size
         run_live(args.input, settings, settings_path=args.settings, device=args.audio_device,
                  size=_window_size(window), fullscreen=args.fullscreen, screen=args.screen,
                  duration_s=args.duration, frame_log=args.frame_log, hud=args.hud)
         return 0
-    if args.size and "x" in args.size.lower():
+    if _is_window_size(args.size):
         raise UserError(f"--size {args.size}: videos are square, give one number such as --size 512")
     from visualizer.engine import render_file
 

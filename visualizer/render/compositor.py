@@ -1,7 +1,7 @@
 """The Compositor: a generated frame through the GLSL post-effects in ``shaders/``.
 
-The same object draws into a window's framebuffer (live) or into an offscreen one whose
-pixels are read back for the video (offline), so both show the same picture.
+It always draws into its own offscreen texture, ``output``: the video reads its pixels
+back (offline), the window scales it onto the screen (live), so both show the same picture.
 """
 
 from __future__ import annotations
@@ -79,9 +79,9 @@ class Compositor:
         self._uploaded[i] = frame
         return i
 
-    def draw(self, frame: np.ndarray, uniforms: dict, target=None, *, previous: np.ndarray | None = None,
+    def draw(self, frame: np.ndarray, uniforms: dict, *, previous: np.ndarray | None = None,
              mix: float = 1.0) -> None:
-        """Render ``frame`` with shader ``uniforms`` (name -> value) into ``target`` (default: offscreen).
+        """Render ``frame`` with shader ``uniforms`` (name -> value) into ``output``.
 
         With ``previous`` and ``mix`` < 1 the picture is a cross-fade from ``previous`` to ``frame``.
         Passing the same array objects again skips their upload.
@@ -90,8 +90,7 @@ class Compositor:
         keep = next((i for i, held in enumerate(self._uploaded) if blend and held is previous), None)
         current = self._texture_for(frame, avoid=keep)
         older = self._texture_for(previous, avoid=current) if blend else current
-        target = target if target is not None else self._fbo
-        target.use()
+        self._fbo.use()
         self._textures[current].use(0)
         self._textures[older].use(1)
         values = dict(uniforms, u_frame=0, u_prev=1, u_mix=float(mix) if blend else 1.0,
