@@ -110,3 +110,28 @@ def test_demo_renders_the_bundled_loop_and_a_sheet_shows_it(tmp_path):
 
 def test_sheet_of_a_missing_video(tmp_path):
     assert_one_line_error(run("sheet", tmp_path / "nope.mp4"), "not found")
+
+
+def test_analyze_prints_what_it_heard_and_writes_json(tmp_path):
+    import json
+
+    from visualizer.audio.demo import demo_loop
+
+    song = write_wav(tmp_path / "loop.wav", demo_loop(sample_rate=22050, bpm=120.0, bars=8), 22050)
+    out = tmp_path / "analysis.json"
+    proc = run("analyze", song, "--json", out)
+    assert proc.returncode == 0, proc.stderr
+    assert "tempo: 120" in proc.stdout and "beats:" in proc.stdout
+    data = json.loads(out.read_text())
+    assert data["schema"] == "visualizer-analysis/1"
+    frames = data["frames"]
+    assert len(frames["time_s"]) == len(frames["beat_phase"]) == len(frames["chroma"]) > 1000
+    beats = np.array([b["time_s"] for b in data["beats"]])
+    assert len(beats) > 20 and np.allclose(np.diff(beats[-10:]), 0.5, atol=0.03)
+    assert all(0 <= o["strength"] <= 1 for o in data["onsets"]) and len(data["onsets"]) > 40
+    assert abs(data["tempo"][-1]["bpm"] - 120.0) < 2.4
+
+
+def test_analyze_errors(tmp_path, wav):
+    assert_one_line_error(run("analyze", tmp_path / "nope.wav"), "not found")
+    assert_one_line_error(run("analyze", wav, "--json", tmp_path / "no" / "such" / "dir.json"), "does not exist")

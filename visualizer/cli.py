@@ -4,6 +4,7 @@
     visualizer demo [--output demo.mp4]
     visualizer train [--out checkpoints/visvae.safetensors] [--minutes 45]
     visualizer sheet video.mp4 [--out sheet.png]
+    visualizer analyze song.wav [--json analysis.json]
     visualizer --print-settings
 """
 
@@ -21,7 +22,8 @@ def _render_parser() -> argparse.ArgumentParser:
         prog="visualizer",
         description="Audio-reactive visuals from a neural image generator.",
         epilog="Subcommands: 'visualizer demo' renders the bundled demo; 'visualizer train' trains "
-               "the default model; 'visualizer sheet VIDEO' saves a contact sheet. "
+               "the default model; 'visualizer sheet VIDEO' saves a contact sheet; 'visualizer analyze FILE' "
+               "shows (or writes as JSON) what the audio analyzer hears. "
                "Run 'visualizer SUBCOMMAND --help' for theirs.",
     )
     p.add_argument("--input", "-i", help="'mic' for live input, or an audio file (WAV, FLAC, OGG, MP3, ...)")
@@ -190,7 +192,33 @@ def cmd_sheet(argv: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"demo": cmd_demo, "train": cmd_train, "sheet": cmd_sheet}
+def cmd_analyze(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(
+        prog="visualizer analyze",
+        description="Run the streaming audio analyzer over a file, exactly as the live show would, and "
+                    "print what it heard: onsets, tempo, beats and bars. --json writes everything, per "
+                    "analysis frame too (schema: docs/analysis-json.md).")
+    p.add_argument("file", help="audio file (WAV, FLAC, OGG, MP3, ...)")
+    p.add_argument("--json", help="write the full analysis as JSON to this file ('-' for standard output)")
+    p.add_argument("--settings", "-s", help="TOML settings file; its [analysis] table is used")
+    args = p.parse_args(argv)
+    from visualizer.audio.report import analyse_file, check_json_output, summary, write_json
+    from visualizer.settings import load_settings
+
+    settings = load_settings(args.settings).analysis
+    if args.json and args.json != "-":
+        check_json_output(args.json)
+    report = analyse_file(args.file, settings)
+    if args.json:
+        write_json(report, args.json)
+    if args.json != "-":
+        print(summary(report))
+        if args.json:
+            print(f"wrote {args.json}", file=sys.stderr)
+    return 0
+
+
+COMMANDS = {"demo": cmd_demo, "train": cmd_train, "sheet": cmd_sheet, "analyze": cmd_analyze}
 
 
 def main(argv: list[str] | None = None) -> int:

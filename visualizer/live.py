@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from visualizer.audio.analyzer import Analyzer
-from visualizer.audio.features import Features, FeatureTrack, silent_features
+from visualizer.audio.features import EVENT_NAMES, Features, FeatureTrack, silent_features
 from visualizer.engine import to_uint8_images
 from visualizer.errors import UserError
 from visualizer.handoff import LatestSlot
@@ -75,20 +75,20 @@ class FeatureFeed(_Worker):
         self._poll_s = poll_s
         self._lock = threading.Lock()
         self._newest: Features = silent_features()
-        self._onset_hold = 0.0
+        self._held = dict.fromkeys(EVENT_NAMES, 0.0)  # strongest onset / beat / bar since the last take
         self._onset_capture: float | None = None  # monotonic time the held onset was heard
         self._analysed = 0                        # analysis-rate samples fed to the analyzer
         self.level_db = -120.0
         super().__init__("analysis")
 
     def take(self) -> tuple[Features, float | None]:
-        """The newest features, with the strongest onset since the last take, and when that onset was heard."""
+        """The newest features, with the strongest onset, beat and bar since the last take (events last
+        one row, and several rows may pass between two display frames), and when that onset was heard."""
         with self._lock:
-            features = self._newest
-            if self._onset_hold > features.onset:
-                features = Features(**{**features.__dict__, "onset": self._onset_hold})
+            features = Features(**{**self._newest.__dict__, **self._held})
             capture = self._onset_capture
-            self._onset_hold, self._onset_capture = 0.0, None
+            self._held = dict.fromkeys(EVENT_NAMES, 0.0)
+            self._onset_capture = None
         return features, capture
 
     def _run(self) -> None:
@@ -106,10 +106,13 @@ class FeatureFeed(_Worker):
             if len(track) == 0:
                 continue
             newest = track.span(-np.inf, np.inf)
-            newest = Features(**{**newest.__dict__, "onset": 0.0})  # onsets travel in the hold below
+            # Events travel in the hold below, so that none is lost between two takes.
+            newest = Features(**{**newest.__dict__, **dict.fromkeys(EVENT_NAMES, 0.0)})
             onset_rows = np.flatnonzero(track.onset > 0)
             with self._lock:
                 self._newest = newest
+                for name in EVENT_NAMES:
+                    self._held[name] = max(self._held[name], float(getattr(track, name).max()))
                 self.level_db = float(track.loudness_db[-1])
                 if len(onset_rows):
                     row = onset_rows[0]
@@ -118,7 +121,6 @@ class FeatureFeed(_Worker):
                     capture = heard_at - (self._analysed - row_end) / self.analysis_rate
                     if self._onset_capture is None:
                         self._onset_capture = capture
-                    self._onset_hold = max(self._onset_hold, float(track.onset[onset_rows].max()))
 
 
 @dataclass

@@ -16,9 +16,27 @@ from typing import Any, get_type_hints
 
 from visualizer.errors import UserError
 
-FEATURE_SOURCES = ("loudness", "bass", "mid", "treble", "onset", "flux", "centroid")
+# What each mapping source reads, all 0..1 (the analyzer's features; docs/analysis-json.md has the details).
+SOURCE_DOCS = {
+    "loudness": "overall level, adaptively normalised",
+    "bass": "level below analysis.bass_max_hz",
+    "mid": "level between the bass and treble bands",
+    "treble": "level above analysis.treble_min_hz",
+    "onset": "strength of a note or hit as it starts (one frame), else 0",
+    "flux": "spectral flux: how fast the spectrum is changing",
+    "centroid": "brightness: spectral centroid from 100 Hz (0) to 8 kHz (1)",
+    "percussive": "loudness times the share of the drum-like (broadband, short) part of the sound",
+    "harmonic": "loudness times the share of the tonal (sustained) part of the sound",
+    "beat": "1 on each tracked beat (one frame), else 0",
+    "beat_phase": "position within the beat: 0 on the beat, rising to 1 just before the next",
+    "bar": "1 on the first beat of each bar, once the meter is clear (one frame), else 0",
+    "tempo": "tempo: 60 BPM (or none yet) reads 0, 180 BPM and faster read 1",
+}
+FEATURE_SOURCES = tuple(SOURCE_DOCS)
 UNIFORM_TARGETS = ("flash", "zoom", "warp", "hue", "grain")
-LATENT_TARGETS = ("pulse", "speed")
+# 'jump' moves the walk on to the next keyframe each time its value rises through 0.5
+# (map 'bar' or 'beat' to it to change the picture on the music's own clock).
+LATENT_TARGETS = ("pulse", "speed", "jump")
 CURVES = ("linear", "sqrt", "square", "smoothstep")
 
 
@@ -70,7 +88,8 @@ class AnalysisSettings:
     treble_min_hz: float = _opt(4000.0, "lower edge of the treble band in Hz", lo=500, hi=16000)
     norm_release_s: float = _opt(10.0, "how fast the adaptive normalisation forgets a loud peak, seconds",
                                  lo=0.5, hi=600)
-    onset_threshold: float = _opt(0.25, "onset strength (0..1) that counts as an onset", lo=0, hi=1)
+    onset_threshold: float = _opt(0.02, "weakest onset reported, as a fraction (0..1) of the recent strongest; "
+                                        "raise it to react to strong hits only", lo=0, hi=1)
     onset_min_gap_s: float = _opt(0.06, "shortest time between two onsets in seconds", lo=0, hi=2)
 
 
@@ -284,8 +303,10 @@ def to_toml(settings: Settings, *, comments: bool = True) -> str:
         value = getattr(settings, f.name)
         if f.name == "mappings":
             out.append("# " + f.metadata["doc"])
-            out.append("# sources: " + ", ".join(FEATURE_SOURCES))
-            out.append("# targets: " + ", ".join(UNIFORM_TARGETS + LATENT_TARGETS))
+            out.append("# sources (each 0..1):")
+            out += [f"#   {name:11s} {doc}" for name, doc in SOURCE_DOCS.items()]
+            out.append("# targets: " + ", ".join(UNIFORM_TARGETS + LATENT_TARGETS)
+                       + " ('jump' moves on to the next keyframe each time it rises through 0.5)")
             for m in value:
                 out += ["", "[[mappings]]"] + _table_lines(m)
             continue

@@ -112,3 +112,25 @@ def test_reloaded_settings_keep_unchanged_envelopes(keyframes):
     mapper.update_settings(from_dict(data))
     flash_after = mapper.step(silent_features(0.2), 1 / 30)[1].flash
     assert 0 < flash_after < flash_before
+
+
+def test_bars_mapped_to_jump_move_on_one_keyframe_per_bar(keyframes):
+    data = to_dict(Settings())
+    data["mappings"] = [to_dict(Mapping(source="bar", target="jump", gain=1.0, attack_s=0.0, release_s=0.05))]
+    data["walk"]["base_speed"] = 0.0
+    mapper = Mapper(from_dict(data), keyframes)
+    positions = []
+    for k in range(300):  # 10 s at 30 fps, a bar every 2 s (one frame carries it)
+        positions.append(mapper.step(hit(k / 30, strength=0.0, bar=float(k % 60 == 30)), 1 / 30) and mapper.position)
+    assert positions[29] == 0.0 and positions[30] == 1.0 and positions[-1] == 5.0
+    assert sorted(set(positions)) == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+
+
+def test_beat_phase_and_tempo_are_mapping_sources(keyframes):
+    data = to_dict(Settings())
+    data["mappings"] = [to_dict(Mapping(source="beat_phase", target="hue", gain=0.5, attack_s=0.0, release_s=0.0)),
+                        to_dict(Mapping(source="tempo", target="warp", gain=1.0, attack_s=0.0, release_s=0.0))]
+    data["effects"]["hue_drift_deg_per_s"] = 0.0
+    mapper = Mapper(from_dict(data), keyframes)
+    _, u = mapper.step(hit(0.0, strength=0.0, beat_phase=0.5, tempo_bpm=150.0), 1 / 30)
+    assert u.hue == pytest.approx(0.25) and u.warp == pytest.approx(0.75)

@@ -12,33 +12,58 @@ import math
 
 import numpy as np
 
+from visualizer.audio.beats import BeatTracker
 from visualizer.audio.features import FeatureTrack
+from visualizer.audio.onsets import OnsetPicker, onset_offset_s, onset_window
 from visualizer.settings import AnalysisSettings
 
 _SILENCE_DB = -80.0     # below this RMS level (dBFS) a band or the loudness reads 0
 _DYNAMIC_RANGE_DB = 42.0  # span mapped onto 0..1 below the adaptive peak
 _MIN_PEAK_DB = -50.0    # the adaptive peak never falls below this: quiet rooms stay dark
 _CENTROID_LO_HZ, _CENTROID_HI_HZ = 100.0, 8000.0
-_MEL_GAIN = 1000.0      # log-compression strength of mel power relative to the peak level
+_MEL_GAIN = 1e7         # log-compression strength of mel power relative to the peak level (a -70 dB floor)
+_HARMONIC_ROWS = 9      # rows in the causal time median of the harmonic estimate (~100 ms)
+_PERCUSSIVE_BANDS = 9   # mel bands in the frequency median of the percussive estimate
+_REFERENCE_ROWS = 3     # the onset function compares each frame with the max of this many before it
+_RELIABLE_BINS = 8      # mel bands of fewer FFT bins than this weigh proportionally less in the onset function
+_JUMP_DB = 20.0         # a rise of the newest samples' level out of silence that makes a row audible
+_JUMP_MIN_STRENGTH = 0.6  # weakest onset (0..1) taken on a row that only such a jump made audible
+_ACCENT_MAX_HZ = 100.0   # bar accents come from onsets below this (kick drums, bass notes)
+_ONSET_DELAY_HOPS = 1.0 # typical delay of the onset function's peak after the sound
 
 
 class DecibelNormalizer:
-    """Maps a level in dB onto 0..1 relative to a decaying running peak.
+    """Maps levels in dB onto 0..1 relative to a decaying running peak, one or more columns at once.
 
     The peak jumps up at once and falls by ``_DYNAMIC_RANGE_DB`` every ``release_s``,
     so a quiet master and a loud one both drive the whole range after a few seconds.
     """
 
-    def __init__(self, release_s: float, hop_s: float, min_peak_db: float = _MIN_PEAK_DB) -> None:
+    def __init__(self, release_s: float, hop_s: float, min_peak_db: float = _MIN_PEAK_DB, columns: int = 1) -> None:
         self.fall_per_hop = _DYNAMIC_RANGE_DB * hop_s / release_s
         self.min_peak_db = min_peak_db
-        self.peak = min_peak_db
+        self.peak = np.full(columns, min_peak_db)
 
-    def __call__(self, level_db: float) -> float:
-        self.peak = max(level_db, self.peak - self.fall_per_hop, self.min_peak_db)
-        if level_db <= _SILENCE_DB:
-            return 0.0
-        return min(1.0, max(0.0, 1.0 - (self.peak - level_db) / _DYNAMIC_RANGE_DB))
+    def peaks(self, levels_db: np.ndarray) -> np.ndarray:
+        """Running peak after each row of ``levels_db`` ([T] or [T, columns]), updating the state.
+
+        peak[i] = max(level[i], peak[i-1] - fall, floor) unrolls to a running maximum of
+        level[j] + j * fall, minus i * fall, which numpy computes without a Python loop.
+        """
+        levels = np.maximum(np.asarray(levels_db, np.float64).reshape(len(levels_db), -1), self.min_peak_db)
+        ramp = np.arange(1, len(levels) + 1, dtype=np.float64)[:, None] * self.fall_per_hop
+        start = self.peak[None, :]
+        out = np.maximum.accumulate(np.vstack([start, levels + ramp]), axis=0)[1:] - ramp
+        if len(out):
+            self.peak = out[-1].copy()
+        return out.reshape(np.shape(levels_db))
+
+    def __call__(self, levels_db: np.ndarray) -> np.ndarray:
+        """Normalised levels (float32, the shape of ``levels_db``), updating the peak."""
+        levels = np.asarray(levels_db, np.float64)
+        peak = self.peaks(levels)
+        value = np.clip(1.0 - (peak - levels) / _DYNAMIC_RANGE_DB, 0.0, 1.0)
+        return np.where(levels <= _SILENCE_DB, 0.0, value).astype(np.float32)
 
 
 class Analyzer:
@@ -65,15 +90,22 @@ class Analyzer:
         self._window = np.hanning(s.n_fft + 1)[:-1].astype(np.float64)
         freqs = np.fft.rfftfreq(s.n_fft, 1.0 / s.sample_rate)
         self._freqs = freqs
-        # Onsets use the newest half of each frame only: a shorter window sees a hit sooner
-        # (the Hann taper hides whatever sits in a window's last quarter).
+        # Onsets use the newest half of each frame only, under a window that tapers off
+        # quickly at its newest end: a hit is then seen by the first frame it falls in
+        # (a symmetric window would hide it while it sits in the window's last quarter).
         self._onset_fft = max(s.hop_length, s.n_fft // 2)
-        self._onset_window = np.hanning(self._onset_fft + 1)[:-1]
+        self._onset_window = onset_window(self._onset_fft)
         self._onset_ref = float(self._onset_fft * np.sum(self._onset_window ** 2) / 2.0)
         # Short windows have few bins; more mel bands than bins/8 would leave some empty.
         n_mels = min(s.n_mels, self._onset_fft // 8)
+        fmax = min(16000.0, s.sample_rate / 2)
         self._mel = librosa.filters.mel(sr=s.sample_rate, n_fft=self._onset_fft, n_mels=n_mels,
-                                        fmin=30.0, fmax=min(16000.0, s.sample_rate / 2)).astype(np.float64)
+                                        fmin=30.0, fmax=fmax).astype(np.float64)
+        # Bands made of few FFT bins fluctuate most in noise; they count less in the onset function.
+        bins = (self._mel > 0).sum(1)
+        self._band_weight = np.minimum(1.0, bins / _RELIABLE_BINS)
+        # Bar accents listen below the snare drum's body: kick drums and bass notes mark a bar's start.
+        self._low_mels = librosa.mel_frequencies(n_mels + 2, fmin=30.0, fmax=fmax)[1:-1] < _ACCENT_MAX_HZ
         self._chroma = librosa.filters.chroma(sr=s.sample_rate, n_fft=s.n_fft).astype(np.float64)
         # Chroma from 55 Hz to 5 kHz only: below, bins are too coarse; above, mostly noise.
         self._chroma *= (freqs >= 55.0) & (freqs <= 5000.0)
@@ -85,16 +117,15 @@ class Analyzer:
         self._power_ref = float(s.n_fft * np.sum(self._window ** 2) / 2.0)
         self._buffer = np.zeros(s.n_fft - s.hop_length, dtype=np.float32)
         self._frames_done = 0
-        self._prev_logmel: np.ndarray | None = None
+        self._prev_logmel = np.zeros((_REFERENCE_ROWS, n_mels))
+        self._prev_onset_db = -120.0
+        self._low_peak = 1e-3
+        self._mel_history = np.zeros((_HARMONIC_ROWS - 1, n_mels))  # the rows before this block, for the time median
         self._loud_norm = DecibelNormalizer(s.norm_release_s, self.hop_s)
-        self._band_norms = [DecibelNormalizer(s.norm_release_s, self.hop_s) for _ in range(3)]
+        self._band_norms = DecibelNormalizer(s.norm_release_s, self.hop_s, columns=3)
         self._onset_level = DecibelNormalizer(s.norm_release_s, self.hop_s, min_peak_db=_SILENCE_DB)
-        self._flux_peak = 1e-3
-        self._flux_fall = math.exp(-self.hop_s / s.norm_release_s)
-        self._flux_mean = 0.0
-        self._flux_mean_coef = 1.0 - math.exp(-self.hop_s / 0.25)
-        self._last_onset_s = -1e9
-        self._open_onset = 0.0  # strength of an onset picked on the previous row, else 0
+        self._picker = OnsetPicker(s, self.hop_s)
+        self.beats = BeatTracker(self.hop_s, latency_s=_ONSET_DELAY_HOPS * self.hop_s)
 
     def process(self, block: np.ndarray) -> FeatureTrack:
         """Analyse the next mono block (float32 [n], any n >= 0); returns the rows it completed."""
@@ -119,45 +150,66 @@ class Analyzer:
         chroma = power @ self._chroma.T  # [count, 12]
         mag = np.sqrt(power)
         centroid_hz = (mag @ self._freqs) / np.maximum(mag.sum(1), 1e-12)
+        percussive_power, harmonic_power = self._separate(mel_power)
+
+        # The onset function's log compression is taken relative to the running peak level, so a
+        # quiet master yields the same onset function as a loud one. (The peak is tracked on the
+        # onset window itself: the full frame's taper would make a hit's first frame read far
+        # quieter than its onset window hears it.)
+        onset_db = 10.0 * np.log10(mel_power.sum(1) + 1e-12)
+        peaks = self._onset_level.peaks(onset_db)
+        logmel = np.log1p(_MEL_GAIN * mel_power * 10.0 ** (-peaks[:, None] / 10.0))
+        # SuperFlux-style: compare with a maximum-filtered previous frame, so vibrato (energy
+        # moving to a neighbouring band) is not mistaken for a new note.
+        # The reference is the largest of the few previous frames: random dips in noisy bands
+        # then do not count as rises.
+        r = _REFERENCE_ROWS
+        history = np.vstack([self._prev_logmel, logmel])
+        prev = history[r - 1 : -1].copy()
+        for back in range(2, r + 1):
+            prev = np.maximum(prev, history[r - back : len(history) - back])
+        prev_max = prev.copy()
+        prev_max[:, 1:] = np.maximum(prev_max[:, 1:], prev[:, :-1])
+        prev_max[:, :-1] = np.maximum(prev_max[:, :-1], prev[:, 1:])
+        rise = np.maximum(logmel - prev_max, 0.0)
+        flux = rise @ self._band_weight
+        low_flux = rise[:, self._low_mels].sum(1)
+        self._prev_logmel = history[-_REFERENCE_ROWS:]
 
         times = (self._frames_done + 1 + np.arange(count)) * self.hop_s
         self._frames_done += count
-        loud = np.empty(count, np.float32)
-        bands = np.empty((count, 3), np.float32)
-        flux_n = np.empty(count, np.float32)
-        onset = np.zeros(count, np.float32)
-        s = self.settings
-        for i in range(count):
-            loud[i] = self._loud_norm(float(level_db[i]))
-            for b in range(3):
-                bands[i, b] = self._band_norms[b](float(band_db[i, b]))
-            # SuperFlux-style: compare with a maximum-filtered previous frame, so vibrato
-            # (energy moving to a neighbouring band) is not mistaken for a new note.
-            # The log compression is taken relative to the running peak level, so a quiet
-            # master yields the same onset function as a loud one.
-            # (The peak is tracked on the onset window itself: the full frame's taper would
-            # make a hit's first frame read far quieter than its onset window hears it.)
-            self._onset_level(10.0 * math.log10(float(mel_power[i].sum()) + 1e-12))
-            logmel = np.log1p(_MEL_GAIN * mel_power[i] * 10.0 ** (-self._onset_level.peak / 10.0))
-            prev = self._prev_logmel if self._prev_logmel is not None else logmel
-            prev_max = np.maximum(prev, np.maximum(np.roll(prev, 1), np.roll(prev, -1)))
-            flux = float(np.maximum(logmel - prev_max, 0.0).sum())
-            self._prev_logmel = logmel
-            self._flux_peak = max(flux, self._flux_peak * self._flux_fall, 1e-3)
-            value = flux / self._flux_peak
-            flux_n[i] = value
-            if (value >= s.onset_threshold and value > 2.0 * self._flux_mean + 0.05
-                    and loud[i] > 0.0 and times[i] - self._last_onset_s >= s.onset_min_gap_s):
-                onset[i] = value
-                self._last_onset_s = float(times[i])
-                self._open_onset = value
-            elif self._open_onset:
-                # A hit that straddles two frames shows only part of its flux in the first;
-                # the next row may raise the strength (no look-ahead: it is reported then).
-                if value > self._open_onset:
-                    onset[i] = value
-                self._open_onset = 0.0
-            self._flux_mean += self._flux_mean_coef * (value - self._flux_mean)
+        loud = self._loud_norm(level_db)
+        bands = self._band_norms(band_db)
+        # Each part is the loudness times its share of the energy: a steady chord reads harmonic,
+        # a drum hit percussive, and both follow the overall level.
+        share = percussive_power / np.maximum(percussive_power + harmonic_power, 1e-30)
+        percussive = (loud * share).astype(np.float32)
+        harmonic = (loud * (1.0 - share)).astype(np.float32)
+        thresholds = self._picker.thresholds(flux)
+        rows = []
+        onset_time = np.full(count, np.nan)
+        # A hit out of silence is audible before the full frame hears it (the frame's taper hides its
+        # newest samples): a jump of the onset window's own level out of silence counts too.
+        before = np.concatenate([[self._prev_onset_db], onset_db[:-1]])
+        self._prev_onset_db = float(onset_db[-1])
+        jump = (before < _SILENCE_DB + 10.0) & (onset_db > before + _JUMP_DB) & (onset_db > _SILENCE_DB)
+        audible = loud > 0.0
+        # Only a strong onset is taken on such a row: the faint echoes after a hit jump out of silence too.
+        min_strength = np.where(audible, 0.0, np.where(jump, _JUMP_MIN_STRENGTH, np.inf)).tolist()
+        audible = (audible | jump).tolist()
+        step_onset, step_beat = self._picker.step, self.beats.step
+        for i, (f, threshold, t, low) in enumerate(zip(flux.tolist(), thresholds.tolist(), times.tolist(),
+                                                       low_flux.tolist())):
+            value, strength, is_new = step_onset(f, threshold, t, min_strength[i])
+            if is_new:
+                onset_time[i] = t - onset_offset_s(frames[i, -self._onset_fft:], self.hop_length, self.sample_rate)
+            self._low_peak = max(low, self._low_peak * self._picker.fall, 1e-3)
+            b = step_beat(value, low / self._low_peak, audible[i], t, is_new)
+            rows.append((value, strength, b.beat, b.beat_time_s, b.phase, b.bar, b.bar_index, b.bpm, b.confidence))
+        cols = np.array(rows, dtype=np.float64).reshape(count, 9).T
+        flux_n, onset, beat, beat_time, beat_phase, bar = (c.astype(np.float32) for c in cols[:6])
+        beat_time = cols[3]
+        bar_index, tempo, confidence = cols[6].astype(np.int32), cols[7].astype(np.float32), cols[8].astype(np.float32)
 
         peak = chroma.max(1, keepdims=True)
         chroma = np.where(peak > 1e-9 * self._power_ref, chroma / np.maximum(peak, 1e-30), 0.0)
@@ -167,12 +219,38 @@ class Analyzer:
         return FeatureTrack(
             time_s=times.astype(np.float64), loudness=loud, loudness_db=level_db.astype(np.float32),
             bands=bands, flux=flux_n, onset=onset, chroma=chroma.astype(np.float32),
-            centroid=centroid.astype(np.float32),
+            centroid=centroid.astype(np.float32), percussive=percussive, harmonic=harmonic,
+            onset_time_s=onset_time, beat=beat, beat_time_s=beat_time, beat_phase=beat_phase, bar=bar,
+            bar_index=bar_index, tempo_bpm=tempo, tempo_confidence=confidence,
         )
 
+    def _separate(self, mel_power: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Percussive and harmonic power [count] of each row, by causal median filtering.
 
-def analyse_signal(mono: np.ndarray, settings: AnalysisSettings, block_size: int = 65536) -> FeatureTrack:
-    """Run a fresh Analyzer over a whole mono signal at ``settings.sample_rate``, in blocks."""
-    analyzer = Analyzer(settings)
+        Harmonic sound is steady over time, so its estimate is each band's median over the
+        last few rows; percussive sound is broadband, so its estimate is each row's median
+        over neighbouring bands (Fitzgerald's HPSS, with the time median made causal). Soft
+        masks split every row's energy between the two.
+        """
+        rows = np.vstack([self._mel_history, mel_power])
+        self._mel_history = rows[-(_HARMONIC_ROWS - 1):]
+        mid_t, mid_f = _HARMONIC_ROWS // 2, _PERCUSSIVE_BANDS // 2  # odd sizes: the median is one element
+        windows = np.lib.stride_tricks.sliding_window_view(rows, _HARMONIC_ROWS, axis=0)
+        across_time = np.partition(windows, mid_t, axis=-1)[..., mid_t]
+        pad = _PERCUSSIVE_BANDS // 2
+        padded = np.pad(mel_power, ((0, 0), (pad, pad)), mode="edge")
+        windows = np.lib.stride_tricks.sliding_window_view(padded, _PERCUSSIVE_BANDS, axis=1)
+        across_freq = np.partition(windows, mid_f, axis=-1)[..., mid_f]
+        h2, p2 = across_time ** 2, across_freq ** 2
+        mask = p2 / np.maximum(p2 + h2, 1e-30)
+        percussive = (mel_power * mask).sum(1)
+        harmonic = (mel_power * (1.0 - mask)).sum(1)
+        return percussive, harmonic
+
+
+def analyse_signal(mono: np.ndarray, settings: AnalysisSettings, block_size: int = 65536,
+                   analyzer: Analyzer | None = None) -> FeatureTrack:
+    """Run a fresh Analyzer (or ``analyzer``) over a whole mono signal at ``settings.sample_rate``, in blocks."""
+    analyzer = analyzer or Analyzer(settings)
     parts = [analyzer.process(mono[i : i + block_size]) for i in range(0, max(len(mono), 1), block_size)]
     return FeatureTrack.concat(parts)

@@ -53,7 +53,7 @@ def load_audio(path: str | Path) -> AudioClip:
 
     path = Path(path)
     if not path.exists():
-        raise AudioError(f"audio file not found: {path}; check the path given to --input")
+        raise AudioError(f"audio file not found: {path}; check the path and the file name")
     if path.is_dir():
         raise AudioError(f"{path} is a folder; --input takes an audio file (WAV, FLAC, OGG, MP3)")
     try:

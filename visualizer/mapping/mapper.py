@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,7 +50,7 @@ class Mapper:
     """Turns each frame's Features into (latent [D] float32, Uniforms); deterministic given its inputs.
 
     State: the envelopes of every mapping, the smoothed chroma and loudness, the walk
-    position (in keyframes) and the current pulse direction.
+    position (in keyframes), the current pulse direction and whether 'jump' is armed.
     """
 
     def __init__(self, settings: Settings, keyframes: Keyframes) -> None:
@@ -57,6 +58,7 @@ class Mapper:
         self.position = 0.0
         self.time_s = 0.0
         self._pulse_index = 0
+        self._jump_armed = True
         self._loudness = 0.0
         self.settings = settings
         self._routes = [_Route(m) for m in settings.mappings]
@@ -86,6 +88,9 @@ class Mapper:
 
         speed = max(0.0, totals["speed"])
         self.position += (walk.base_speed + walk.max_speed * speed) * dt
+        if totals["jump"] >= 0.5 and self._jump_armed:
+            self.position = math.floor(self.position) + 1.0
+        self._jump_armed = totals["jump"] < 0.5
         z = self.keyframes.at(self.position)
 
         chroma = self._chroma.step(np.asarray(features.chroma, np.float64), dt)

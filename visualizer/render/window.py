@@ -187,6 +187,7 @@ class LiveWindow:
             f"display {display_fps:5.1f} fps   generator {self.session.worker.fps:5.1f} fps",
             f"audio-to-photon latency {latency} (device {1000 * source.latency_s:.0f} ms)",
             f"level {self.session.feed.level_db:6.1f} dBFS   overflows {source.stats.overflows}",
+            self._tempo_line(shown.features),
             f"seed {self.session.seed}{'   FROZEN' if self.session.frozen else ''}",
         ]
         if self.session.worker.error:
@@ -194,6 +195,13 @@ class LiveWindow:
         if self.message and time.monotonic() < self._message_until:
             lines += [self.message[i:i + 52] for i in range(0, min(len(self.message), 156), 52)]
         return lines
+
+    @staticmethod
+    def _tempo_line(features) -> str:
+        if features.tempo_bpm <= 0:
+            return "tempo -"
+        bar = f"   bar {features.bar_index}" if features.bar_index >= 0 else ""
+        return f"tempo {features.tempo_bpm:5.1f} BPM (confidence {features.tempo_confidence:.2f}){bar}"
 
     def _on_draw(self):
         now = time.monotonic()
@@ -211,7 +219,7 @@ class LiveWindow:
             self.ctx.clear(0.0, 0.0, 0.0)
         else:
             self.quad.draw(self.compositor.output, (0, 0, *size), size, blend=False, flip=True)
-        if shown.features.onset > 0:
+        if shown.features.onset > 0 or shown.features.beat > 0:
             self._beat_until = now + 0.1
         if self.hud.visible:
             if now >= self._hud_next:

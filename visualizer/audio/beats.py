@@ -1,0 +1,296 @@
+"""Causal tempo, beat and bar tracking from an onset-strength stream, one value per hop.
+
+Three small stages, each fed only what has been heard:
+
+- ``TempoEstimator``: the autocorrelation of the last few seconds of onset strength
+  (recent seconds weigh more), read through a comb of the first four multiples of each
+  candidate beat period, times a log-normal preference for tempi near 120 BPM. A candidate
+  must win a few updates in a row to replace the current tempo, so it does not flicker
+  between metrical levels, and a real tempo change takes over within a few seconds.
+- ``BeatTracker``: a phase-locked loop. The beat phase advances by one period per beat;
+  every few hops it is pulled toward the phase at which a comb of past beat positions
+  collects the most onset strength. A beat event fires when the phase wraps, so beats are
+  predicted (on time) rather than detected (late).
+- Bars: the low-frequency onset strength at each beat is accumulated per position in
+  candidate bars of 3 and 4 beats; when one position clearly stands out, it is the bar's
+  first beat and a bar counter runs. Otherwise the meter is reported as unclear.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+MIN_BPM, MAX_BPM = 60.0, 200.0
+PREFERRED_BPM = 120.0
+PRIOR_OCTAVES = 1.0       # width (sd, in octaves) of the preference for tempi near PREFERRED_BPM
+HISTORY_S = 8.0           # onset strength kept for tempo and phase
+RECENCY_S = 4.0           # time constant of the weight given to older onset strength
+HARMONICS = 6             # multiples of the beat period summed by the comb
+CONFIDENCE_MIN = 0.10     # below this normalised periodicity there are no beats
+SMOOTHING = 0.25         # weight of the newest autocorrelation in the running average (per update)
+SWITCH_UPDATES = 3        # updates a new tempo must win in a row before it replaces the old
+OCTAVE_SWITCH_UPDATES = 12  # the same for a tempo at another metrical level of the old one
+OCTAVE_MARGIN = 1.3       # and how much better that one must score
+_METRICAL_RATIOS = (2.0, 0.5, 3.0, 1.0 / 3.0, 1.5, 2.0 / 3.0)
+ONSETS_WITHIN_BEATS = 8.0  # no beats once the last onset is further back than this
+PHASE_GAIN = 0.5          # share of the measured phase error corrected at each update
+PHASE_STEP_MAX = 0.08     # largest phase correction per update, in beats
+WARMUP_S = 3.0            # onset history needed before the first tempo estimate
+ACCENT_SMOOTHING = 0.25   # weight of the newest bar in each beat position's running accent
+METERS = (3, 4)
+METER_CONTRAST = 0.15     # how much the first beat must stand out for the meter to count as clear
+
+
+_SMOOTH_KERNEL = np.hanning(7)[1:-1] / np.hanning(7)[1:-1].sum()
+
+
+def _interp(values: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """Linear interpolation of ``values`` at fractional indices (0 beyond the end)."""
+    i = np.floor(positions).astype(np.int64)
+    frac = positions - i
+    ok = i + 1 < len(values)
+    i = np.where(ok, i, 0)
+    return np.where(ok, values[i] * (1.0 - frac) + values[i + 1] * frac, 0.0)
+
+
+class TempoEstimator:
+    """Tempo (BPM) and confidence (0..1) from the onset-strength history.
+
+    Parameters
+    ----------
+    hop_s : float
+        Seconds between onset-strength values.
+    """
+
+    def __init__(self, hop_s: float) -> None:
+        self.hop_s = hop_s
+        self.bpm_grid = np.arange(MIN_BPM, MAX_BPM + 1e-9, 0.25)
+        lags = 60.0 / (self.bpm_grid * hop_s)                                  # [C] hops per beat
+        comb = lags[None, :] * np.arange(1, HARMONICS + 1)[:, None]          # [H, C] lags read by the comb
+        self._comb_index = np.floor(comb).astype(np.int64)
+        self._comb_frac = comb - self._comb_index
+        octaves = np.log2(self.bpm_grid / PREFERRED_BPM)
+        self._prior = np.exp(-0.5 * (octaves / PRIOR_OCTAVES) ** 2)
+        n = int(round(HISTORY_S / hop_s))
+        self._n_fft = 1 << (2 * n - 1).bit_length()
+        age = np.arange(n)[::-1] * hop_s
+        self._recency = np.exp(-age / RECENCY_S)
+        self.bpm = 0.0
+        self.confidence = 0.0
+        self._comb_avg: np.ndarray | None = None
+        self._overlap: np.ndarray | None = None
+        self._challenger = 0.0
+        self._wins = 0
+
+    def _autocorrelation(self, x: np.ndarray) -> np.ndarray:
+        spectrum = np.fft.rfft(x, self._n_fft)
+        return np.fft.irfft(spectrum * np.conj(spectrum), self._n_fft)[: len(x)]
+
+    def update(self, history: np.ndarray) -> None:
+        """Re-estimate from ``history`` (onset strength, oldest first, one value per hop)."""
+        weights = self._recency[-len(history):]
+        # Onset strength is spiky and hits land on whole hops: smoothing it over a few hops keeps
+        # the autocorrelation from missing a period that is not a whole number of hops.
+        history = np.convolve(history, _SMOOTH_KERNEL, mode="same")
+        x = (history - history.mean()) * weights
+        acf = self._autocorrelation(x)
+        if acf[0] <= 1e-12:
+            self.confidence = 0.0
+            return
+        # Divide by the weights' own autocorrelation: long lags overlap less of the (weighted)
+        # history, and would otherwise be favoured less, pushing toward faster tempi.
+        if self._overlap is None or len(self._overlap) != len(weights):
+            self._overlap = self._autocorrelation(weights)   # constant once the history is full
+        overlap = self._overlap
+        acf = acf / np.maximum(overlap, 0.25 * overlap[0]) * overlap[0]
+        acf = acf / acf[0]
+        i, frac = self._comb_index, self._comb_frac
+        # Only the multiples that fit in the history count (early on, slow tempi have fewer).
+        valid = i + 1 < len(acf)
+        safe = np.where(valid, i, 0)
+        values = np.where(valid, acf[safe] * (1.0 - frac) + acf[safe + 1] * frac, 0.0)
+        comb = values.sum(0) / np.maximum(valid.sum(0), 1)                    # [C]
+        # One update's autocorrelation is noisy; the comb is averaged over the last few seconds.
+        self._comb_avg = comb if self._comb_avg is None else self._comb_avg + SMOOTHING * (comb - self._comb_avg)
+        comb = self._comb_avg
+        score = np.maximum(comb, 0.0) * self._prior
+        best = int(np.argmax(score))
+        if 0 < best < len(score) - 1:  # parabolic refinement between grid points
+            a, b, c = score[best - 1 : best + 2]
+            shift = 0.5 * (a - c) / (a - 2 * b + c) if (a - 2 * b + c) < 0 else 0.0
+        else:
+            shift = 0.0
+        bpm = float(self.bpm_grid[best] + 0.25 * shift)
+        self.confidence = float(max(0.0, comb[best]))
+        if self.bpm == 0.0 or abs(bpm - self.bpm) <= 0.04 * self.bpm:
+            self.bpm = bpm if self.bpm == 0.0 else 0.7 * self.bpm + 0.3 * bpm
+            self._wins = 0
+            return
+        # A different tempo must win several updates in a row (same candidate within 4 %); one at
+        # another metrical level of the current tempo (twice, half, ...) must win for longer and
+        # by a margin, or the beat would flip between levels whenever the rhythm gets sparse.
+        if self._wins and abs(bpm - self._challenger) <= 0.04 * self._challenger:
+            self._wins += 1
+        else:
+            self._challenger, self._wins = bpm, 1
+        current = score[int(np.argmin(np.abs(self.bpm_grid - self.bpm)))]
+        ratio = bpm / self.bpm
+        related = any(abs(ratio - r) <= 0.04 * r for r in _METRICAL_RATIOS)
+        needed, margin = (OCTAVE_SWITCH_UPDATES, OCTAVE_MARGIN) if related else (SWITCH_UPDATES, 1.0)
+        if self._wins >= needed and score[best] >= margin * current:
+            self.bpm, self._wins = bpm, 0
+
+
+@dataclass(slots=True)
+class BeatState:
+    """What the tracker knows after one hop."""
+
+    beat: float          # confidence on a hop where a beat falls, else 0
+    beat_time_s: float   # exact time of that beat (NaN on other hops)
+    phase: float         # 0..1 within the current beat
+    bar: float           # 1 on the hop of a bar's first beat
+    bar_index: int       # bars since the meter became clear, -1 while unclear
+    bpm: float           # 0 while unknown
+    confidence: float
+
+
+class BeatTracker:
+    """Streaming tempo, beat phase, beat events and bars; call ``step`` once per hop.
+
+    Parameters
+    ----------
+    hop_s : float
+        Seconds per hop.
+    update_every : int
+        Hops between tempo re-estimates (the phase is corrected twice as often).
+    latency_s : float
+        How late onset strength peaks after the sound that causes it (the onset window's
+        delay); beats are predicted this much earlier so that they land on the sound.
+    """
+
+    def __init__(self, hop_s: float, *, update_every: int = 32, latency_s: float = 0.0) -> None:
+        self.hop_s = hop_s
+        self.tempo = TempoEstimator(hop_s)
+        n = int(round(HISTORY_S / hop_s))
+        self._history = np.zeros(2 * n)      # a doubled ring: the last n values are always contiguous
+        self._low = np.zeros(2 * n)
+        self._n = n
+        self._filled = 0
+        self._count = 0
+        self._update_every = update_every
+        self._phase_every = max(1, update_every // 2)
+        self._latency_hops = latency_s / hop_s
+        self.phase = 0.0
+        self._since_beat = 1e9            # hops since the last beat event
+        self._beat_number = 0
+        self._beat_rows: list[int] = []   # hop indices of recent beats (for bar accents)
+        self._accents = {m: np.zeros(m) for m in METERS}
+        self._meter = 0
+        self._downbeat = 0                # beat number (mod meter) that starts a bar
+        self.bar_index = -1
+        self._quiet_hops = 0
+        self._since_onset = 1 << 30
+
+    def _push(self, strength: float, low: float) -> None:
+        i = self._count % self._n
+        self._history[i] = self._history[i + self._n] = strength
+        self._low[i] = self._low[i + self._n] = low
+        self._count += 1
+        self._filled = min(self._filled + 1, self._n)
+
+    def _recent(self, values: np.ndarray) -> np.ndarray:
+        """The last ``filled`` values, oldest first."""
+        end = self._count % self._n + self._n
+        return values[end - self._filled : end]
+
+    def _measure_phase(self, period: float) -> float | None:
+        """Beats since the last beat position (0..1) that best explains the recent onsets."""
+        history = np.convolve(self._recent(self._history), _SMOOTH_KERNEL, mode="same")
+        n = len(history)
+        if n < 2 * period + 2:
+            return None
+        k = np.arange(min(6, int((n - 2) // period)))
+        weights = 0.8 ** k
+        offsets = np.arange(int(math.ceil(period)))                      # hops since the beat
+        idx = n - 1 - offsets[:, None] - k[None, :] * period + self._latency_hops   # [phi, k]
+        idx = np.clip(idx, 0, n - 1.001)
+        score = _interp(history, idx) @ weights
+        # A light smoothing over neighbouring offsets keeps single-hop spikes from steering it.
+        score = np.convolve(np.concatenate([score[-1:], score, score[:1]]), [0.25, 0.5, 0.25], "valid")
+        return float(np.argmax(score) / period)
+
+    def step(self, strength: float, low: float, audible: bool, time_s: float, onset: bool) -> BeatState:
+        """Advance one hop. ``strength``: onset strength; ``low``: its low-frequency part;
+        ``audible``: whether there is sound at all; ``time_s``: the hop's time; ``onset``:
+        whether an onset was picked on this hop (beats need onsets in the last few beats)."""
+        self._push(strength, low)
+        self._quiet_hops = 0 if audible else self._quiet_hops + 1
+        self._since_onset = 0 if onset else self._since_onset + 1
+        if self._count % self._update_every == 0 and self._filled * self.hop_s >= WARMUP_S:
+            self.tempo.update(self._recent(self._history))
+        bpm, confidence = self.tempo.bpm, self.tempo.confidence
+        locked = (bpm > 0 and confidence >= CONFIDENCE_MIN and self._quiet_hops * self.hop_s < 1.0
+                  and self._since_onset * bpm * self.hop_s / 60.0 <= ONSETS_WITHIN_BEATS)
+        beat, beat_time, bar = 0.0, math.nan, 0.0
+        self._since_beat += 1
+        if bpm <= 0:
+            return BeatState(0.0, math.nan, 0.0, 0.0, -1, 0.0, 0.0)
+        period = 60.0 / (bpm * self.hop_s)
+        self.phase += 1.0 / period
+        if self._count % self._phase_every == 0:
+            measured = self._measure_phase(period)
+            if measured is not None:
+                error = (measured - self.phase + 0.5) % 1.0 - 0.5
+                self.phase += float(np.clip(PHASE_GAIN * error, -PHASE_STEP_MAX, PHASE_STEP_MAX))
+        if self.phase >= 1.0:
+            self.phase -= 1.0
+            if locked and self._since_beat >= 0.6 * period:
+                beat = max(confidence, 1e-3)
+                beat_time = time_s - self.phase * period * self.hop_s
+                self._since_beat = 0
+                bar = self._on_beat()
+            elif self._since_beat < 0.6 * period:
+                pass  # the phase slipped back over a beat it already counted
+        elif self.phase < 0.0:
+            self.phase += 1.0
+        if not locked:
+            self._meter, self.bar_index = 0, -1
+        return BeatState(beat, beat_time, self.phase, bar, self.bar_index, bpm, min(1.0, confidence))
+
+    def _on_beat(self) -> float:
+        """Book-keeping at a beat event; returns 1.0 when it starts a bar."""
+        row = self._count - 1
+        self._beat_rows.append(row)
+        self._beat_number += 1
+        if len(self._beat_rows) >= 2:
+            # The previous beat's accent: the strongest low-frequency (kick, bass) onset within 3 hops of it.
+            prev = self._beat_rows[-2]
+            ago = row - prev
+            low = self._recent(self._low)
+            lo, hi = len(low) - 1 - ago - 3, len(low) - 1 - ago + 4
+            accent = float(low[max(0, lo):max(0, hi)].max()) if hi > 0 else 0.0
+            number = self._beat_number - 1
+            for m, acc in self._accents.items():
+                acc[number % m] += (accent - acc[number % m]) * ACCENT_SMOOTHING  # per position, over bars
+            self._beat_rows = self._beat_rows[-2:]
+        best_meter, best_contrast, best_pos = 0, 0.0, 0
+        for m, acc in self._accents.items():
+            total = acc.sum()
+            if total <= 1e-9:
+                continue
+            pos = int(np.argmax(acc))
+            others = np.delete(acc, pos)
+            contrast = float((acc[pos] - others.max()) / total) * m  # 0 when two positions tie
+            if contrast > best_contrast:
+                best_meter, best_contrast, best_pos = m, contrast, pos
+        if best_contrast < METER_CONTRAST:
+            self._meter, self.bar_index = 0, -1
+            return 0.0
+        self._meter, self._downbeat = best_meter, best_pos
+        if self._beat_number % best_meter == best_pos:
+            self.bar_index += 1
+            return 1.0
+        return 0.0

@@ -1,0 +1,119 @@
+"""Causal onset picking on a spectral-flux stream, and onset timing inside a frame."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from visualizer.settings import AnalysisSettings
+
+_TAIL = 64              # samples over which the onset window falls to 0 at its newest end
+_STATS_S = 1.0          # the flux's recent median and spread are taken over this long
+_SPREAD_K = 3.0         # an onset's flux stands this many spreads (MAD) above the recent median
+_MEDIAN_RATIO = 1.5     # plus this many times the median: steady noise has a high median flux
+_FLOOR = 0.015          # and at least this far above it (0..1 of the running peak)
+_STATS_EVERY = 8        # rows between two updates of the median and spread
+_TIMING_BLOCK = 32      # samples per energy block when timing an onset inside its frame
+
+
+def onset_window(length: int, tail: int | None = None) -> np.ndarray:
+    """An asymmetric taper, float64 [length]: a slow Hann rise, then a fall over the newest ``tail`` samples.
+
+    A sound that enters the frame is weighted fully after ``tail`` samples instead of after
+    a quarter of the frame, so the onset function reacts one hop sooner.
+    """
+    tail = min(_TAIL if tail is None else tail, length // 4)
+    rise = np.hanning(2 * (length - tail) + 1)[: length - tail]
+    fall = np.hanning(2 * tail + 1)[tail + 1 :]
+    return np.concatenate([rise, fall]) if tail else rise
+
+
+def onset_offset_s(recent: np.ndarray, hop_length: int, sample_rate: int) -> float:
+    """How long before the end of ``recent`` (the frame's newest samples) an onset began, in seconds.
+
+    The high-passed energy is measured in short blocks; the onset is the first block of the
+    newest hop (plus the window's tail) that rises halfway from the older blocks' level to the
+    newest blocks' peak. Uses only samples already heard.
+    """
+    b = _TIMING_BLOCK
+    x = np.diff(np.asarray(recent, np.float64))
+    n = len(x) // b
+    if n < 4:
+        return 0.5 * hop_length / sample_rate
+    energy = (x[len(x) - n * b:].reshape(n, b) ** 2).sum(1)
+    search = min(n - 1, int(math.ceil((hop_length + _TAIL) / b)))
+    older, newer = energy[: n - search], energy[n - search:]
+    base = float(np.median(older))
+    top = float(newer.max())
+    if top <= base * 1.5:
+        return 0.5 * hop_length / sample_rate
+    first = int(np.argmax(newer > base + 0.5 * (top - base)))
+    blocks_back = search - first - 0.5   # to the middle of that block
+    return blocks_back * b / sample_rate
+
+
+class OnsetPicker:
+    """Adaptive, causal peak picking on spectral flux.
+
+    The flux is divided by a running peak (falls over ``norm_release_s``) so its scale does
+    not matter. An onset is a value above ``onset_threshold`` that also stands well above the
+    flux's median over the last second (by ``_SPREAD_K`` median absolute deviations, robust to
+    the onsets themselves; by ``_MEDIAN_RATIO`` times the median, which keeps steady noise
+    quiet; and by ``_FLOOR``), at least ``onset_min_gap_s`` after the last.
+    A hit that straddles two frames shows part of its flux in the first; the next row may
+    raise its strength (reported then: no look-ahead).
+    """
+
+    def __init__(self, settings: AnalysisSettings, hop_s: float) -> None:
+        self.settings = settings
+        self.peak = 1e-3
+        self.fall = math.exp(-hop_s / settings.norm_release_s)
+        self._past = np.zeros(max(8, int(round(_STATS_S / hop_s))))
+        self._rows = 0
+        self._threshold = 0.0
+        self._last_onset_s = -1e9
+        self._open = 0.0
+
+    def thresholds(self, flux: np.ndarray) -> np.ndarray:
+        """For each of a block of consecutive raw flux values: (1 + R) * median + K * MAD of the second before it.
+
+        The statistics move slowly, so they are recomputed every ``_STATS_EVERY`` rows only.
+        """
+        w, n = len(self._past), len(flux)
+        series = np.concatenate([self._past, flux])
+        out = np.empty(n)
+        rows = np.arange(self._rows, self._rows + n)
+        due = np.flatnonzero(rows % _STATS_EVERY == 0)
+        if len(due):
+            windows = np.lib.stride_tricks.sliding_window_view(series[:-1], w)[-n:][due]
+            median = np.median(windows, axis=1)
+            mad = np.median(np.abs(windows - median[:, None]), axis=1)
+            fresh = median + _SPREAD_K * mad + _MEDIAN_RATIO * median
+            index = np.searchsorted(due, np.arange(n), side="right") - 1
+            out = np.where(index >= 0, fresh[np.maximum(index, 0)], self._threshold)
+            self._threshold = float(fresh[-1])
+        else:
+            out[:] = self._threshold
+        self._rows += n
+        self._past = series[-w:]
+        return out
+
+    def step(self, flux: float, threshold: float, time_s: float, min_strength: float = 0.0) -> tuple[float, float, bool]:
+        """One hop: raw flux and its ``thresholds`` value; ``min_strength`` (0..1, or inf where the row
+        is silent) raises the settings' threshold. Returns (flux 0..1 of the running peak, onset
+        strength or 0, whether this row starts a new onset)."""
+        s = self.settings
+        self.peak = max(flux, self.peak * self.fall, 1e-3)
+        value = flux / self.peak
+        strength, new = 0.0, False
+        if (value >= max(s.onset_threshold, min_strength) and flux > threshold + _FLOOR * self.peak
+                and time_s - self._last_onset_s >= s.onset_min_gap_s):
+            strength, new = value, True
+            self._last_onset_s = time_s
+            self._open = value
+        elif self._open:
+            if value > self._open:
+                strength = value
+            self._open = 0.0
+        return value, strength, new
