@@ -29,6 +29,7 @@ _RELIABLE_BINS = 8      # mel bands of fewer FFT bins than this weigh proportion
 _JUMP_DB = 20.0         # a rise of the newest samples' level out of silence that makes a row audible
 _JUMP_MIN_STRENGTH = 0.6  # weakest onset (0..1) taken on a row that only such a jump made audible
 _ACCENT_MAX_HZ = 100.0   # bar accents come from onsets below this (kick drums, bass notes)
+_TONAL_BEAT_WEIGHT = 2.0   # weight of the plain (tonal-change) flux in the beat tracker's onset strength
 _ONSET_DELAY_HOPS = 1.0 # typical delay of the onset function's peak after the sound
 
 
@@ -120,6 +121,7 @@ class Analyzer:
         self._prev_logmel = np.zeros((_REFERENCE_ROWS, n_mels))
         self._prev_onset_db = -120.0
         self._low_peak = 1e-3
+        self._plain_peak = 1e-3
         self._mel_history = np.zeros((_HARMONIC_ROWS - 1, n_mels))  # the rows before this block, for the time median
         self._loud_norm = DecibelNormalizer(s.norm_release_s, self.hop_s)
         self._band_norms = DecibelNormalizer(s.norm_release_s, self.hop_s, columns=3)
@@ -174,6 +176,9 @@ class Analyzer:
         rise = np.maximum(logmel - prev_max, 0.0)
         flux = rise @ self._band_weight
         low_flux = rise[:, self._low_mels].sum(1)
+        # Beat tracking also hears tonal change: the plain rise against the previous frame alone
+        # (organ or strings change notes without a percussive attack).
+        plain = np.maximum(logmel - history[r - 1 : -1], 0.0) @ self._band_weight if _TONAL_BEAT_WEIGHT else flux
         self._prev_logmel = history[-_REFERENCE_ROWS:]
 
         times = (self._frames_done + 1 + np.arange(count)) * self.hop_s
@@ -198,13 +203,15 @@ class Analyzer:
         min_strength = np.where(audible, 0.0, np.where(jump, _JUMP_MIN_STRENGTH, np.inf)).tolist()
         audible = (audible | jump).tolist()
         step_onset, step_beat = self._picker.step, self.beats.step
-        for i, (f, threshold, t, low) in enumerate(zip(flux.tolist(), thresholds.tolist(), times.tolist(),
-                                                       low_flux.tolist())):
+        for i, (f, threshold, t, low, plain_i) in enumerate(zip(flux.tolist(), thresholds.tolist(), times.tolist(),
+                                                                low_flux.tolist(), plain.tolist())):
             value, strength, is_new = step_onset(f, threshold, t, min_strength[i])
             if is_new:
                 onset_time[i] = t - onset_offset_s(frames[i, -self._onset_fft:], self.hop_length, self.sample_rate)
             self._low_peak = max(low, self._low_peak * self._picker.fall, 1e-3)
-            b = step_beat(value, low / self._low_peak, audible[i], t, is_new)
+            self._plain_peak = max(plain_i, self._plain_peak * self._picker.fall, 1e-3)
+            b = step_beat(value + _TONAL_BEAT_WEIGHT * plain_i / self._plain_peak, low / self._low_peak, audible[i], t,
+                          is_new)
             rows.append((value, strength, b.beat, b.beat_time_s, b.phase, b.bar, b.bar_index, b.bpm, b.confidence))
         cols = np.array(rows, dtype=np.float64).reshape(count, 9).T
         flux_n, onset, beat, beat_time, beat_phase, bar = (c.astype(np.float32) for c in cols[:6])
