@@ -100,6 +100,25 @@ def test_an_unknown_device_is_refused_with_the_device_list(virtual_display, virt
     assert "no input device matches 'no-such-mic'" in line and "pulse" in line and "\n" not in line
 
 
+@pytest.mark.parametrize("args", [["--list-devices"], ["--input", "mic"]])
+def test_without_the_portaudio_library_the_error_names_the_package(tmp_path, virtual_display, args):
+    # The library cannot be uninstalled inside a test, so the lookup sounddevice itself makes
+    # (ctypes.util.find_library("portaudio")) is told there is none, as on a machine without
+    # libportaudio2; sounddevice then fails to import exactly as it does there.
+    (tmp_path / "sitecustomize.py").write_text(
+        "import ctypes.util\n"
+        "_find = ctypes.util.find_library\n"
+        "ctypes.util.find_library = lambda name: None if 'portaudio' in name else _find(name)\n")
+    env = dict(os.environ, DISPLAY=virtual_display,
+               PYTHONPATH=os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.run([sys.executable, "-m", "visualizer", *args], env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    line = proc.stderr.strip()
+    assert "\n" not in line and "Traceback" not in line, line
+    assert "PortAudio" in line and "apt-get install libportaudio2" in line, line
+
+
 def test_a_device_that_fails_to_open_is_a_clear_error(tmp_path, virtual_display):
     # The ALSA 'pulse' device exists, but with no PulseAudio server behind it it cannot open.
     lonely = tmp_path / "no-server"

@@ -21,3 +21,4 @@ def test_description_names_channels_and_rate():
     d = AudioDevice(index=3, name="USB Audio", host_api="ALSA", max_input_channels=2, max_output_channels=0,
                     default_sample_rate=48000.0, default_low_input_latency_s=0.01)
     assert d.describe() == "  3  USB Audio (ALSA; in 2 ch, 48000 Hz)"
+
