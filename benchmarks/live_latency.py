@@ -1,6 +1,6 @@
 """Live mode under load: audio-to-photon latency, display fps and generator fps.
 
-    python benchmarks/live_latency.py [--clicks 120] [--window-size 1280x720] [--model PATH]
+    python benchmarks/live_latency.py [--clicks 120] [--window-size 1280x720] [--model PATH] [--settings FILE]
 
 Runs `visualizer --input mic` in a window on a private Xvfb display, listening to a
 private PulseAudio null-sink microphone, plays a click track into it, and reads the
@@ -32,6 +32,7 @@ def main() -> None:
     p.add_argument("--interval", type=float, default=0.4, help="seconds between clicks")
     p.add_argument("--window-size", default="1280x720")
     p.add_argument("--model", default=None)
+    p.add_argument("--settings", default=None, help="settings file for the visualizer (e.g. a [live] table)")
     args = p.parse_args()
 
     times = 1.0 + args.interval * np.arange(args.clicks)
@@ -43,6 +44,8 @@ def main() -> None:
                "--window-size", args.window_size, "--duration", str(times[-1] + 6.0)]
         if args.model:
             cmd += ["--model", args.model]
+        if args.settings:
+            cmd += ["--settings", args.settings]
         proc = subprocess.Popen(cmd, env=dict(env, DISPLAY=display), stderr=subprocess.PIPE, text=True)
         proc.stderr.readline()  # "live from ..." once the window is up
         time.sleep(2.0)  # warm-up

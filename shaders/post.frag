@@ -1,10 +1,11 @@
 #version 330
-// Post-processing of one generated frame: zoom, flowing warp, bicubic upscale,
+// Post-processing of one generated frame: zoom, flowing warp, bicubic (or bilinear) upscale,
 // hue rotation, flash and vignette. Every effect is driven by a uniform the Mapper sets.
 uniform sampler2D u_frame;     // newest generated image, RGB
 uniform sampler2D u_prev;      // the one before it (live mode blends the two)
 uniform float u_mix;           // 1 = only u_frame; below 1 fades in from u_prev
 uniform vec2 u_frame_size;     // size of both in texels
+uniform bool u_bicubic;        // true: Catmull-Rom upscale (video); false: the GPU's bilinear (cheap, live)
 uniform float u_time;          // seconds
 uniform float u_flash;         // 0..1.5, amount of u_flash_color added
 uniform vec3 u_flash_color;    // RGB 0..1
@@ -44,6 +45,10 @@ vec3 sample_bicubic(sampler2D image, vec2 uv) {
     return acc;
 }
 
+vec3 sample_frame(sampler2D image, vec2 uv) {
+    return u_bicubic ? sample_bicubic(image, uv) : texture(image, uv).rgb;
+}
+
 // Mirror coordinates outside 0..1 so zooming out or warping never shows a hard edge.
 vec2 mirror(vec2 uv) {
     return 1.0 - abs(1.0 - mod(uv, 2.0));
@@ -70,10 +75,10 @@ float hash(vec2 p) {
 void main() {
     vec2 uv = 0.5 + (v_uv - 0.5) / max(u_zoom, 1e-3);
     uv += u_warp * 0.03 * vec2(sin(uv.y * 9.0 + u_time * 1.3), cos(uv.x * 7.0 - u_time * 1.1));
-    vec3 color = sample_bicubic(u_frame, mirror(uv));
+    vec3 color = sample_frame(u_frame, mirror(uv));
     if (u_mix < 1.0) {
         // A generator slower than the display: cross-fade so motion stays smooth.
-        color = mix(sample_bicubic(u_prev, mirror(uv)), color, u_mix);
+        color = mix(sample_frame(u_prev, mirror(uv)), color, u_mix);
     }
     color = rotate_hue(color, u_hue);
     color += u_flash * u_flash_color;

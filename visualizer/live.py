@@ -134,8 +134,9 @@ class GeneratedFrame:
 class GeneratorWorker(_Worker):
     """Generator thread: newest latent request -> picture; never queues more than one of each."""
 
-    def __init__(self, generator: Generator) -> None:
+    def __init__(self, generator: Generator, max_fps: float = 0.0) -> None:
         self.generator = generator
+        self.min_interval_s = 1.0 / max_fps if max_fps > 0 else 0.0
         self.requests: LatestSlot[np.ndarray] = LatestSlot()
         self.frames: LatestSlot[GeneratedFrame] = LatestSlot()
         self.frame_times: deque[float] = deque(maxlen=30)
@@ -153,11 +154,17 @@ class GeneratorWorker(_Worker):
 
     def _run(self) -> None:
         seen = 0
+        started = -1e9
         while not self._stop.is_set():
+            # A CPU generator is held to max_fps, so that the display and the audio keep their share.
+            rest = started + self.min_interval_s - time.monotonic()
+            if rest > 0 and self._stop.wait(rest):
+                break
             seq, latent = self.requests.wait_newer(seen, timeout_s=0.1)
             if seq == seen or latent is None:
                 continue
             seen = seq
+            started = time.monotonic()
             try:
                 image = to_uint8_images(self.generator(torch.from_numpy(latent[None])))[0]
             except RuntimeError as exc:  # e.g. CUDA out of memory: keep the show going on the last frame
@@ -196,7 +203,8 @@ class LiveSession:
     def __post_init__(self) -> None:
         self.seed = self.settings.render.seed
         self.feed = FeatureFeed(self.source, self.settings)
-        self.worker = GeneratorWorker(self.generator)
+        on_cpu = getattr(self.generator, "device", None) is not None and self.generator.device.type == "cpu"
+        self.worker = GeneratorWorker(self.generator, max_fps=self.settings.live.cpu_generator_fps if on_cpu else 0.0)
         self.mapper = Mapper(self.settings, self._keyframes())
         self._last_tick: float | None = None
         self._frame_seq = 0
@@ -326,7 +334,8 @@ def run_live(input_spec: str, settings: Settings, *, settings_path=None, device=
             torch.set_num_threads(settings.live.cpu_threads or max(1, (os.cpu_count() or 2) // 2))
         session = LiveSession(settings=settings, generator=generator, source=source)
         window = LiveWindow(session, size=size, fullscreen=fullscreen, screen=screen, frame_log=frame_log,
-                            duration_s=duration_s, stop=stop, render_scale=settings.live.render_scale)
+                            duration_s=duration_s, stop=stop, render_scale=settings.live.render_scale,
+                            bicubic=settings.live.upscale == "bicubic")
 
         def changed(new: Settings) -> None:
             session.apply_settings(new)

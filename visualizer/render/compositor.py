@@ -42,13 +42,19 @@ def create_headless_context():
 
 
 class Compositor:
-    """Draws frames (uint8 [H, W, 3], top row first) through ``post.frag`` at ``size`` (w, h) pixels."""
+    """Draws frames (uint8 [H, W, 3], top row first) through ``post.frag`` at ``size`` (w, h) pixels.
 
-    def __init__(self, size: tuple[int, int], *, ctx=None, fragment: str = "post.frag") -> None:
+    ``bicubic`` upscales the frame with a 16-tap Catmull-Rom filter (videos); without it the
+    GPU's bilinear filter does it in one tap (the live window, where every millisecond counts).
+    """
+
+    def __init__(self, size: tuple[int, int], *, ctx=None, fragment: str = "post.frag",
+                 bicubic: bool = True) -> None:
         import moderngl
 
         self.ctx = ctx if ctx is not None else create_headless_context()
         self.size = size
+        self.bicubic = bicubic
         try:
             self.program = self.ctx.program(vertex_shader=load_shader("fullscreen.vert"),
                                             fragment_shader=load_shader(fragment))
@@ -75,6 +81,7 @@ class Compositor:
             if tex is not None:
                 tex.release()
             tex = self._textures[i] = self.ctx.texture((w, h), 3, dtype="f1")
+            tex.repeat_x = tex.repeat_y = False  # bilinear taps at an edge must not wrap around
         tex.write(np.ascontiguousarray(frame, dtype=np.uint8).tobytes(), alignment=1)
         self._uploaded[i] = frame
         return i
@@ -93,7 +100,7 @@ class Compositor:
         self._fbo.use()
         self._textures[current].use(0)
         self._textures[older].use(1)
-        values = dict(uniforms, u_frame=0, u_prev=1, u_mix=float(mix) if blend else 1.0,
+        values = dict(uniforms, u_frame=0, u_prev=1, u_mix=float(mix) if blend else 1.0, u_bicubic=self.bicubic,
                       u_frame_size=(float(frame.shape[1]), float(frame.shape[0])))
         for name, value in values.items():
             if name in self.program:

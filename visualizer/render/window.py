@@ -117,7 +117,7 @@ class LiveWindow:
     def __init__(self, session, *, size: tuple[int, int], fullscreen: bool = False, screen: int | None = None,
                  reload_settings: Callable[[], object] | None = None, frame_log: Path | None = None,
                  duration_s: float | None = None, stop: threading.Event | None = None,
-                 render_scale: float = 0.5) -> None:
+                 render_scale: float = 0.5, bicubic: bool = False) -> None:
         import moderngl
         import pyglet
 
@@ -125,7 +125,9 @@ class LiveWindow:
         self.window = open_pyglet_window(size, fullscreen=fullscreen, screen_index=screen, title="visualizer")
         self.ctx = moderngl.create_context()
         self.render_scale = render_scale
-        self.compositor = Compositor(self._render_size(self.window.get_framebuffer_size()), ctx=self.ctx)
+        self.bicubic = bicubic
+        self.compositor = Compositor(self._render_size(self.window.get_framebuffer_size()), ctx=self.ctx,
+                                     bicubic=bicubic)
         self.quad = TextureQuad(self.ctx)
         self.hud = Hud(self.ctx, self.quad)
         self.hud.visible = False
@@ -209,7 +211,7 @@ class LiveWindow:
         size = self.window.get_framebuffer_size()
         if self.compositor.size != self._render_size(size):
             self.compositor.release()
-            self.compositor = Compositor(self._render_size(size), ctx=self.ctx)
+            self.compositor = Compositor(self._render_size(size), ctx=self.ctx, bicubic=self.bicubic)
         if shown.frame is not None:
             # Effects at render_scale of the window, then one bilinear fetch per window pixel.
             self.compositor.draw(shown.frame, shown.uniforms.as_dict(), previous=shown.previous, mix=shown.mix)
