@@ -14,7 +14,10 @@ tempo map. Sources:
 - drum patterns written below (rock, funk, half time, waltz, drum and bass) at 70-180 BPM;
 - a "band": drums, bass and a chorale's upper voices, at 120-176 BPM;
 - one band piece whose tempo jumps from 100 to 132 BPM halfway (recovery check);
-- metronome clicks; and 20 s of silence and of white noise (false-positive check, no truth).
+- metronome clicks; and 20 s of silence and of white noise (false-positive check, no truth);
+- real recordings without labels, for throughput and a sanity check (do the three systems
+  hear the same tempo?): the music of Debian's ``frozen-bubble-data``, fetched with
+  ``apt-get download`` (tuning variant only).
 
 Two variants: "tuning", the set the analyzer's constants were chosen on, and "validation",
 other chorales, tempi and random velocities, which says whether those choices generalise.
@@ -317,6 +320,38 @@ def noise_pieces(out: Path) -> list[Piece]:
     return pieces
 
 
+RECORDINGS_PACKAGE = "frozen-bubble-data"   # DFSG-free game music, three OGG tracks of 1.5-3 min
+RECORDINGS = ("frozen-mainzik-1p.ogg", "frozen-mainzik-2p.ogg", "introzik.ogg")
+
+
+def recordings(out: Path) -> list[Piece]:
+    """Real recordings without labels (throughput and sanity): Debian's Frozen Bubble music.
+
+    Fetched with ``apt-get download`` (no root needed) and unpacked with ``dpkg-deb``; skipped
+    with a note when the package cannot be downloaded.
+    """
+    import soundfile as sf
+
+    pieces = []
+    with tempfile.TemporaryDirectory() as tmp:
+        got = subprocess.run(["apt-get", "download", RECORDINGS_PACKAGE], cwd=tmp, capture_output=True, text=True)
+        debs = list(Path(tmp).glob("*.deb"))
+        if got.returncode != 0 or not debs:
+            print(f"  (skipping real recordings: apt-get download {RECORDINGS_PACKAGE} failed)", flush=True)
+            return []
+        subprocess.run(["dpkg-deb", "-x", str(debs[0]), tmp], check=True)
+        for name in RECORDINGS:
+            found = list(Path(tmp).rglob(name))
+            if not found:
+                continue
+            target = out / name
+            shutil.copyfile(found[0], target)
+            duration = sf.info(str(target)).duration
+            pieces.append(Piece(Path(name).stem, "recordings", name, duration, [], [], [], [], True))
+            print(f"  {name}: {duration:.0f} s (no labels)", flush=True)
+    return pieces
+
+
 def build(out: Path, variant: str = "tuning") -> list[Piece]:
     """Writes the whole set under ``out`` (skips it when ``index.json`` is already there)."""
     index = out / "index.json"
@@ -338,6 +373,8 @@ def build(out: Path, variant: str = "tuning") -> list[Piece]:
                                 tempo_map, steady=len(tempo_map) == 1))
             print(f"  {score.name}: {len(onsets)} onsets, {len(beats)} beats", flush=True)
     pieces += noise_pieces(out)
+    if variant == "tuning":
+        pieces += recordings(out)
     index.write_text(json.dumps([asdict(p) for p in pieces], indent=1))
     return pieces
 

@@ -23,7 +23,7 @@ _MIN_PEAK_DB = -50.0    # the adaptive peak never falls below this: quiet rooms 
 _CENTROID_LO_HZ, _CENTROID_HI_HZ = 100.0, 8000.0
 _MEL_GAIN = 1e7         # log-compression strength of mel power relative to the peak level (a -70 dB floor)
 _HARMONIC_ROWS = 9      # rows in the causal time median of the harmonic estimate (~100 ms)
-_PERCUSSIVE_BANDS = 9   # mel bands in the frequency median of the percussive estimate
+_PERCUSSIVE_BANDS = 5   # band pairs (10 mel bands) in the frequency median of the percussive estimate
 _REFERENCE_ROWS = 3     # the onset function compares each frame with the max of this many before it
 _RELIABLE_BINS = 8      # mel bands of fewer FFT bins than this weigh proportionally less in the onset function
 _JUMP_DB = 20.0         # a rise of the newest samples' level out of silence that makes a row audible
@@ -122,7 +122,7 @@ class Analyzer:
         self._prev_onset_db = -120.0
         self._low_peak = 1e-3
         self._plain_peak = 1e-3
-        self._mel_history = np.zeros((_HARMONIC_ROWS - 1, n_mels))  # the rows before this block, for the time median
+        self._mel_history = np.zeros((_HARMONIC_ROWS - 1, n_mels // 2))  # rows before this block, for the time median
         self._loud_norm = DecibelNormalizer(s.norm_release_s, self.hop_s)
         self._band_norms = DecibelNormalizer(s.norm_release_s, self.hop_s, columns=3)
         self._onset_level = DecibelNormalizer(s.norm_release_s, self.hop_s, min_peak_db=_SILENCE_DB)
@@ -239,6 +239,9 @@ class Analyzer:
         over neighbouring bands (Fitzgerald's HPSS, with the time median made causal). Soft
         masks split every row's energy between the two.
         """
+        # Pairs of neighbouring mel bands are plenty to tell steady from broadband sound.
+        pairs = mel_power.shape[1] // 2
+        mel_power = mel_power[:, : 2 * pairs].reshape(len(mel_power), pairs, 2).sum(2)
         rows = np.vstack([self._mel_history, mel_power])
         self._mel_history = rows[-(_HARMONIC_ROWS - 1):]
         mid_t, mid_f = _HARMONIC_ROWS // 2, _PERCUSSIVE_BANDS // 2  # odd sizes: the median is one element
