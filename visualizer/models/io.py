@@ -82,6 +82,16 @@ def load_generator(path: str | Path | None = None, *, device: str = "auto") -> G
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}; pass --model with an existing file")
     resolved = resolve_device(device)
+    from visualizer.models.pickles import is_pickle, network_from_pickle
+
+    if is_pickle(path):
+        # Read safely (never runs code from the file) so that the message can say what it is.
+        network = network_from_pickle(path)
+        kwargs = network.init_kwargs
+        raise CheckpointError(
+            f"{path} is an NVlabs StyleGAN network pickle ({network.class_name}, "
+            f"{kwargs.get('img_resolution', '?')} px); StyleGAN generators are not supported yet, "
+            "use a visualizer VisVAE safetensors checkpoint")
     tensors, metadata = read_safetensors(path)
     family = metadata.get("format")
     if family == VISVAE_FORMAT:
