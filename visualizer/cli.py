@@ -5,6 +5,7 @@
     visualizer train [--out checkpoints/visvae.safetensors] [--minutes 45]
     visualizer sheet video.mp4 [--out sheet.png]
     visualizer analyze song.wav [--json analysis.json]
+    visualizer convert network-snapshot.pkl model.safetensors
     visualizer --print-settings
 """
 
@@ -23,7 +24,8 @@ def _render_parser() -> argparse.ArgumentParser:
         description="Audio-reactive visuals from a neural image generator.",
         epilog="Subcommands: 'visualizer demo' renders the bundled demo; 'visualizer train' trains "
                "the default model; 'visualizer sheet VIDEO' saves a contact sheet; 'visualizer analyze FILE' "
-               "shows (or writes as JSON) what the audio analyzer hears. "
+               "shows (or writes as JSON) what the audio analyzer hears; 'visualizer convert IN OUT' turns a "
+               "StyleGAN2 network pickle into our safetensors format. "
                "Run 'visualizer SUBCOMMAND --help' for theirs.",
     )
     p.add_argument("--input", "-i", help="'mic' for live input, or an audio file (WAV, FLAC, OGG, MP3, ...)")
@@ -218,7 +220,23 @@ def cmd_analyze(argv: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"demo": cmd_demo, "train": cmd_train, "sheet": cmd_sheet, "analyze": cmd_analyze}
+def cmd_convert(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(
+        prog="visualizer convert",
+        description="Convert a StyleGAN2 network (an NVlabs stylegan2-ada-pytorch network-*.pkl, read without "
+                    "running any code from it) to our safetensors format, which loads faster and safely anywhere.")
+    p.add_argument("input", help="network pickle (or one of our StyleGAN2 .safetensors files)")
+    p.add_argument("output", help="the .safetensors file to write")
+    args = p.parse_args(argv)
+    from visualizer.models.io import convert_checkpoint
+
+    out = convert_checkpoint(Path(args.input), Path(args.output))
+    print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
+COMMANDS = {"demo": cmd_demo, "train": cmd_train, "sheet": cmd_sheet, "analyze": cmd_analyze,
+            "convert": cmd_convert}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -144,6 +144,8 @@ def render_file(input_path: str | Path, output_path: str | Path, settings: Setti
     clip = load_audio(input_path)
     if generator is None:
         generator = load_generator(settings.model.checkpoint or None, device=settings.model.device)
+        if hasattr(generator, "truncation"):  # StyleGAN: truncation toward the average w
+            generator.truncation = settings.walk.truncation
     renderer = OfflineRenderer(settings, generator)
     show = sys.stderr.isatty() if progress is None else progress
     from tqdm import tqdm

@@ -329,6 +329,8 @@ def run_live(input_spec: str, settings: Settings, *, settings_path=None, device=
         check_display()  # before opening audio devices or loading the model
         source = MicInput(device) if input_spec == "mic" else FilePlayback(load_audio(input_spec), device)
         generator = load_generator(settings.model.checkpoint or None, device=settings.model.device)
+        if hasattr(generator, "truncation"):  # StyleGAN: truncation toward the average w
+            generator.truncation = settings.walk.truncation
         if generator.device.type == "cpu":
             # The display (software GL on machines without a GPU) and the audio need cores too.
             torch.set_num_threads(settings.live.cpu_threads or max(1, (os.cpu_count() or 2) // 2))

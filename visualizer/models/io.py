@@ -14,6 +14,7 @@ import torch
 from visualizer.models.base import CheckpointError, Generator
 
 VISVAE_FORMAT = "visualizer-visvae"
+STYLEGAN2_FORMAT = "visualizer-stylegan2"
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CHECKPOINT = PACKAGE_ROOT / "checkpoints" / "visvae-wallpapers-256.safetensors"
 
@@ -39,6 +40,53 @@ def save_visvae(path: Path, model, latent_mean: torch.Tensor, latent_chol: torch
     tmp = path.with_suffix(path.suffix + ".tmp")
     save_file(tensors, str(tmp), metadata=metadata)
     tmp.replace(path)
+
+
+def save_stylegan2(path: Path, net, source: str = "", dtype: torch.dtype = torch.float32) -> None:
+    """Write a StyleGAN2 network in our format: its tensors by name + the config as JSON."""
+    from safetensors.torch import save_file
+
+    tensors = {k: v.detach().to(dtype if v.is_floating_point() else v.dtype).contiguous()
+               for k, v in net.state_dict().items()}
+    metadata = {"format": STYLEGAN2_FORMAT, "config": json.dumps(net.cfg.to_dict()), "source": str(source)}
+    path = Path(path)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    try:
+        save_file(tensors, str(tmp), metadata=metadata)
+        tmp.replace(path)
+    except OSError as exc:
+        raise CheckpointError(f"cannot write {path} ({exc.strerror or exc}); choose another output file") from None
+
+
+def stylegan2_from_pickle(path: Path):
+    """Our StyleGAN2 network with the weights of an NVlabs network pickle's G_ema (read as data only)."""
+    from visualizer.models.pickles import network_from_pickle
+    from visualizer.models.stylegan2 import StyleGAN2, StyleGAN2Config
+
+    record = network_from_pickle(path)
+    state = record.state_dict()
+    if any(k.startswith("synthesis.input.") for k in state):
+        raise CheckpointError(f"{path} is a StyleGAN3 network; only StyleGAN2 (stylegan2-ada-pytorch) pickles "
+                              "are supported so far")
+    try:
+        net = StyleGAN2(StyleGAN2Config.from_nvlabs_kwargs(record.init_kwargs))
+        net.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
+    except (KeyError, ValueError, TypeError, RuntimeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{path} is not a StyleGAN2 generator we can read: {first[:200]}") from None
+    return net
+
+
+def stylegan2_from_safetensors(path: Path, tensors: dict, metadata: dict):
+    from visualizer.models.stylegan2 import StyleGAN2, StyleGAN2Config
+
+    try:
+        net = StyleGAN2(StyleGAN2Config.from_dict(json.loads(metadata["config"])))
+        net.load_state_dict({k: v.float() for k, v in tensors.items()}, strict=True)
+    except (KeyError, ValueError, TypeError, RuntimeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"checkpoint {path} is damaged: {first[:200]}") from None
+    return net
 
 
 def read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
@@ -82,23 +130,43 @@ def load_generator(path: str | Path | None = None, *, device: str = "auto") -> G
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}; pass --model with an existing file")
     resolved = resolve_device(device)
-    from visualizer.models.pickles import is_pickle, network_from_pickle
+    from visualizer.models.pickles import is_pickle
+    from visualizer.models.stylegan2 import StyleGAN2Generator
 
-    if is_pickle(path):
-        # Read safely (never runs code from the file) so that the message can say what it is.
-        network = network_from_pickle(path)
-        kwargs = network.init_kwargs
-        raise CheckpointError(
-            f"{path} is an NVlabs StyleGAN network pickle ({network.class_name}, "
-            f"{kwargs.get('img_resolution', '?')} px); StyleGAN generators are not supported yet, "
-            "use a visualizer VisVAE safetensors checkpoint")
+    if is_pickle(path):  # NVlabs network-*.pkl, read as data only (visualizer.models.pickles)
+        return StyleGAN2Generator(stylegan2_from_pickle(path), device=resolved, source=str(path))
     tensors, metadata = read_safetensors(path)
     family = metadata.get("format")
     if family == VISVAE_FORMAT:
         return VisVAEGenerator.from_tensors(tensors, metadata, device=resolved, source=path)
+    if family == STYLEGAN2_FORMAT:
+        return StyleGAN2Generator(stylegan2_from_safetensors(path, tensors, metadata), device=resolved,
+                                  source=str(path))
     raise CheckpointError(
-        f"checkpoint {path} has unknown format {family!r}; expected a visualizer VisVAE safetensors file"
+        f"checkpoint {path} has unknown format {family!r}; expected a visualizer safetensors file (VisVAE or "
+        "StyleGAN2) or an NVlabs StyleGAN2 network pickle"
     )
+
+
+def convert_checkpoint(source: Path, target: Path) -> Path:
+    """Write the StyleGAN2 network in ``source`` (NVlabs pickle or ours) to ``target`` in our format."""
+    from visualizer.models.pickles import is_pickle
+
+    if not source.is_file():
+        raise CheckpointError(f"checkpoint not found: {source}")
+    if target.suffix != ".safetensors":
+        raise CheckpointError(f"output {target} should end in .safetensors")
+    if not target.parent.is_dir():
+        raise CheckpointError(f"output folder {target.parent} does not exist; create it or choose another output")
+    if is_pickle(source):
+        net = stylegan2_from_pickle(source)
+    else:
+        tensors, metadata = read_safetensors(source)
+        if metadata.get("format") != STYLEGAN2_FORMAT:
+            raise CheckpointError(f"{source} is already in our format ({metadata.get('format')}); nothing to convert")
+        net = stylegan2_from_safetensors(source, tensors, metadata)
+    save_stylegan2(target, net, source=source.name)
+    return target
 
 
 def resolve_device(device: str) -> torch.device:

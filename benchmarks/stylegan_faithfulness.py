@@ -1,0 +1,95 @@
+"""Our StyleGAN2 generator against NVlabs' own code, same weights, same inputs, in one run.
+
+    python benchmarks/stylegan_faithfulness.py --reference PATH/TO/stylegan2-ada-pytorch
+
+The reference is a checkout of github.com/NVlabs/stylegan2-ada-pytorch (its ``training``,
+``torch_utils`` and ``dnnlib`` folders; nothing of it is in this repository). For several
+small configurations it builds the reference ``Generator`` with random weights (noise
+strengths and biases randomised too, so every path counts), copies its state dict into
+``visualizer.models.stylegan2.StyleGAN2`` by name, and prints the largest absolute
+difference of the images for ``G(z, None, truncation_psi, noise_mode='const')`` in fp32 on
+the CPU, with truncation 1 and 0.7; then pickles the last one with the reference's own
+persistence code and loads that file with ``load_generator`` (which runs none of it).
+Acceptance: at most 1e-3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+from visualizer.models.stylegan2 import StyleGAN2, StyleGAN2Config
+
+CONFIGS = [  # (label, init kwargs of the reference Generator)
+    ("16px, 2 mapping layers", dict(z_dim=32, w_dim=32, img_resolution=16, mapping_kwargs=dict(num_layers=2),
+                                    synthesis_kwargs=dict(channel_base=512, channel_max=32))),
+    ("64px, clamp 256", dict(z_dim=64, w_dim=64, img_resolution=64, mapping_kwargs=dict(num_layers=8),
+                             synthesis_kwargs=dict(channel_base=2048, channel_max=64, conv_clamp=256))),
+    ("128px, 512-d", dict(z_dim=512, w_dim=512, img_resolution=128, mapping_kwargs=dict(num_layers=8),
+                          synthesis_kwargs=dict(channel_base=4096, channel_max=128, conv_clamp=256))),
+]
+
+
+def randomise(module: torch.nn.Module, seed: int) -> None:
+    """Non-zero noise strengths, biases and w_avg, so that no path is trivially zero."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in module.named_parameters():
+            if name.endswith("noise_strength") or (name.endswith("bias") and "affine" not in name):
+                p.copy_(0.3 * torch.randn(p.shape, generator=gen))
+        for name, b in module.named_buffers():
+            if name.endswith("w_avg"):
+                b.copy_(torch.randn(b.shape, generator=gen))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--reference", required=True, type=Path, help="checkout of NVlabs/stylegan2-ada-pytorch")
+    args = p.parse_args()
+    sys.path.insert(0, str(args.reference))
+    from training.networks import Generator as Reference  # noqa: E402 (the reference's own module)
+
+    print(f"StyleGAN2 faithfulness vs {args.reference} | torch {torch.__version__} | fp32, CPU, noise_mode=const")
+    print(f"{'config':26s} {'psi':>5s} {'max |diff|':>12s} {'max |image|':>12s}")
+    worst = 0.0
+    for i, (label, kwargs) in enumerate(CONFIGS):
+        torch.manual_seed(i)
+        kwargs = dict(kwargs, c_dim=0, img_channels=3)
+        kwargs["synthesis_kwargs"] = dict(kwargs["synthesis_kwargs"], num_fp16_res=0)
+        ref = Reference(**kwargs).eval()
+        randomise(ref, seed=100 + i)
+        ours = StyleGAN2(StyleGAN2Config.from_nvlabs_kwargs(kwargs)).eval()
+        ours.load_state_dict(ref.state_dict(), strict=True)
+        z = torch.randn(4, kwargs["z_dim"], generator=torch.Generator().manual_seed(7))
+        for psi in (1.0, 0.7):
+            with torch.no_grad():
+                expected = ref(z, None, truncation_psi=psi, noise_mode="const")
+                got = ours(z, truncation=psi, noise="const")
+            diff = float((expected - got).abs().max())
+            worst = max(worst, diff)
+            print(f"{label:26s} {psi:5.2f} {diff:12.2e} {float(expected.abs().max()):12.3f}")
+    # A pickle written by the reference's own persistence code (as its training loop saves
+    # network-snapshot-*.pkl), read back by our loader, which runs none of it.
+    import pickle
+    import tempfile
+
+    from visualizer.models.io import load_generator
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "network-snapshot-000000.pkl"
+        with open(path, "wb") as fh:
+            pickle.dump({"G_ema": ref.requires_grad_(False), "augment_pipe": None}, fh)
+        loaded = load_generator(path, device="cpu")
+        with torch.no_grad():
+            diff = float((ref(z, None, truncation_psi=0.7, noise_mode="const")
+                          - loaded.from_z(z, truncation=0.7, noise="const")).abs().max())
+    worst = max(worst, diff)
+    print(f"{'reference-written pickle':26s} {0.7:5.2f} {diff:12.2e}")
+    print(f"worst: {worst:.2e} ({'within' if worst <= 1e-3 else 'OVER'} the 1e-3 target)")
+
+
+if __name__ == "__main__":
+    main()

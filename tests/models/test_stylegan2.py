@@ -1,0 +1,107 @@
+"""Our StyleGAN2 generator: loads NVlabs pickles (as data) and our own format, identical outputs."""
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from tests.models.nvlabs_format import as_persistent, write_network_pickle
+from visualizer.models.base import CheckpointError, Generator
+from visualizer.models.io import load_generator, save_stylegan2
+from visualizer.models.stylegan2 import StyleGAN2, StyleGAN2Config, StyleGAN2Generator
+
+TINY = StyleGAN2Config(img_resolution=16, z_dim=16, w_dim=16, mapping_layers=2, channel_base=128, channel_max=16,
+                       conv_clamp=256.0)
+NVLABS_KWARGS = {"z_dim": 16, "c_dim": 0, "w_dim": 16, "img_resolution": 16, "img_channels": 3,
+                 "mapping_kwargs": {"num_layers": 2}, "synthesis_kwargs": {"channel_base": 128, "channel_max": 16,
+                                                                           "num_fp16_res": 0, "conv_clamp": 256}}
+
+
+@pytest.fixture(scope="module")
+def net():
+    torch.manual_seed(0)
+    model = StyleGAN2(TINY).eval()
+    with torch.no_grad():  # nothing left at its zero initialisation, so every path shows
+        for name, p in model.named_parameters():
+            if name.endswith(("noise_strength", "conv0.bias", "conv1.bias", "torgb.bias")):
+                p.copy_(0.3 * torch.randn(p.shape))
+        model.mapping.w_avg.copy_(torch.randn(TINY.w_dim))
+    return model
+
+
+@pytest.fixture(scope="module")
+def nvlabs_pickle(net, tmp_path_factory):
+    path = tmp_path_factory.mktemp("sg2") / "network-snapshot-000100.pkl"
+    write_network_pickle(path, {"G": None, "D": None, "G_ema": as_persistent(net, NVLABS_KWARGS, "Generator"),
+                                "training_set_kwargs": {"resolution": 16}})
+    return path
+
+
+def test_shapes_and_layer_count(net):
+    assert net.num_ws == 1 + 2 + 2 + 1  # 4px: 1 conv; 8 and 16px: 2 each; the last toRGB
+    ws = net.mapping(torch.randn(3, 16))
+    assert ws.shape == (3, net.num_ws, 16)
+    assert net.synthesis(ws).shape == (3, 3, 16, 16)
+    assert net.synthesis.layer_ranges() == {4: (0, 2), 8: (1, 4), 16: (3, 6)}
+
+
+def test_an_nvlabs_pickle_loads_with_identical_outputs(net, nvlabs_pickle, tmp_path):
+    g = load_generator(nvlabs_pickle, device="cpu")
+    assert isinstance(g, StyleGAN2Generator) and isinstance(g, Generator)
+    z = torch.randn(4, 16, generator=torch.Generator().manual_seed(1))
+    for psi in (1.0, 0.7):
+        with torch.no_grad():
+            torch.testing.assert_close(g.from_z(z, truncation=psi, noise="const"), net(z, truncation=psi), rtol=0,
+                                       atol=0)
+    assert g.resolution == 16 and g.latent_dim == 16
+    images = g(g.sample_latents(2, seed=3))
+    assert images.shape == (2, 3, 16, 16) and images.abs().max() <= 1.0
+    assert not (tmp_path / "PWNED").exists()
+
+
+def test_our_format_round_trips(net, tmp_path):
+    path = tmp_path / "tiny-stylegan2.safetensors"
+    save_stylegan2(path, net)
+    g = load_generator(path, device="cpu")
+    z = torch.randn(2, 16)
+    torch.testing.assert_close(g.from_z(z, truncation=0.5), net(z, truncation=0.5), rtol=0, atol=0)
+
+
+def test_convert_writes_our_format_from_a_pickle(net, nvlabs_pickle, tmp_path):
+    out = tmp_path / "converted.safetensors"
+    proc = subprocess.run([sys.executable, "-m", "visualizer", "convert", nvlabs_pickle, out], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    z = torch.randn(2, 16)
+    torch.testing.assert_close(load_generator(out, device="cpu").from_z(z), net(z), rtol=0, atol=0)
+    proc = subprocess.run([sys.executable, "-m", "visualizer", "convert", nvlabs_pickle, tmp_path / "x.pt"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "should end in .safetensors" in proc.stderr
+
+
+def test_a_stylegan3_pickle_is_named_and_refused(net, tmp_path):
+    g3 = as_persistent(net, dict(NVLABS_KWARGS), "Generator")
+    g3.state["_modules"]["synthesis"].state["_modules"]["input"] = as_persistent(torch.nn.Linear(2, 2))
+    path = tmp_path / "stylegan3-t.pkl"
+    write_network_pickle(path, {"G_ema": g3})
+    with pytest.raises(CheckpointError, match="StyleGAN3"):
+        load_generator(path, device="cpu")
+
+
+@pytest.mark.slow
+def test_a_video_renders_with_a_stylegan2_pickle(nvlabs_pickle, tmp_path):
+    import av
+
+    from visualizer.audio.demo import demo_loop, write_wav
+
+    song = write_wav(tmp_path / "song.wav", demo_loop(sample_rate=22050, bars=1), 22050)
+    out = tmp_path / "out.mp4"
+    proc = subprocess.run([sys.executable, "-m", "visualizer", "--input", song, "--output", out, "--model",
+                           nvlabs_pickle, "--size", "64", "--fps", "10", "--quiet"], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    with av.open(str(out)) as container:
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    assert len(frames) >= 18 and frames[0].shape == (64, 64, 3)
+    assert max(float(abs(a.astype(int) - b.astype(int)).mean()) for a, b in zip(frames, frames[1:])) > 0.5
