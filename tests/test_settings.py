@@ -2,7 +2,7 @@ import tomllib
 
 import pytest
 
-from visualizer.settings import Mapping, Settings, SettingsError, from_dict, load_settings, to_toml
+from visualizer.settings import Mapping, Settings, SettingsError, from_dict, load_settings, to_dict, to_toml
 
 
 def test_printed_defaults_load_back_to_the_defaults():
@@ -58,3 +58,15 @@ def test_a_relative_checkpoint_is_relative_to_the_settings_file(tmp_path):
     assert load_settings(show / "s.toml").model.checkpoint == str(show / "models" / "mine.safetensors")
     (show / "abs.toml").write_text(f"[model]\ncheckpoint = '{tmp_path}/x.safetensors'\n")
     assert load_settings(show / "abs.toml").model.checkpoint == f"{tmp_path}/x.safetensors"
+
+
+@pytest.mark.parametrize("value, ok", [("all", True), ("fine", True), ("0-3", True), ("5", True), ("fien", False),
+                                       ("3-", False), ("layers", False)])
+def test_mapping_layers_take_groups_or_index_ranges(value, ok):
+    data = to_dict(Settings())
+    data["mappings"][0]["layers"] = value
+    if ok:
+        assert from_dict(data).mappings[0].layers == value
+    else:
+        with pytest.raises(SettingsError, match=r"mappings\[0\]\.layers"):
+            from_dict(data)

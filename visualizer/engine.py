@@ -70,7 +70,7 @@ class OfflineRenderer:
         """Latents [frames, D] and uniforms for every frame: all the mapping, no pixels yet."""
         s = self.settings
         keyframes = Keyframes.from_generator(self.generator, seed=s.render.seed, count=s.walk.keyframes)
-        mapper = Mapper(s, keyframes)
+        mapper = Mapper(s, keyframes, layer_groups=getattr(self.generator, "layer_groups", None))
         dt = 1.0 / s.render.fps
         latents, uniforms = [], []
         for k in range(frames):

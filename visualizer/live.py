@@ -205,7 +205,8 @@ class LiveSession:
         self.feed = FeatureFeed(self.source, self.settings)
         on_cpu = getattr(self.generator, "device", None) is not None and self.generator.device.type == "cpu"
         self.worker = GeneratorWorker(self.generator, max_fps=self.settings.live.cpu_generator_fps if on_cpu else 0.0)
-        self.mapper = Mapper(self.settings, self._keyframes())
+        self.mapper = Mapper(self.settings, self._keyframes(),
+                             layer_groups=getattr(self.generator, "layer_groups", None))
         self._last_tick: float | None = None
         self._frame_seq = 0
         self._current: GeneratedFrame | None = None
@@ -237,6 +238,8 @@ class LiveSession:
             self.mapper.keyframes = self._keyframes()
         self.settings = settings
         self.mapper.update_settings(settings)
+        if hasattr(self.generator, "truncation"):  # StyleGAN: truncation toward the average w
+            self.generator.truncation = settings.walk.truncation
 
     def tick(self, now: float) -> Shown:
         dt = 0.0 if self._last_tick is None else min(0.25, now - self._last_tick)

@@ -9,6 +9,7 @@ schema out as a commented TOML file.
 from __future__ import annotations
 
 import difflib
+import re
 import tomllib
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
@@ -38,6 +39,9 @@ UNIFORM_TARGETS = ("flash", "zoom", "warp", "hue", "grain")
 # (map 'bar' or 'beat' to it to change the picture on the music's own clock).
 LATENT_TARGETS = ("pulse", "speed", "jump")
 CURVES = ("linear", "sqrt", "square", "smoothstep")
+# Groups of a layered generator's (StyleGAN's) layers, by the resolution they work at.
+LAYER_GROUPS = ("all", "coarse", "middle", "fine")
+LAYERS_PATTERN = r"(all|coarse|middle|fine|\d+(-\d+)?)"
 
 
 class SettingsError(UserError):
@@ -45,8 +49,8 @@ class SettingsError(UserError):
 
 
 def _opt(default: Any, doc: str, *, lo: float | None = None, hi: float | None = None,
-         choices: tuple[str, ...] | None = None) -> Any:
-    meta = {"doc": doc, "min": lo, "max": hi, "choices": choices}
+         choices: tuple[str, ...] | None = None, pattern: str | None = None) -> Any:
+    meta = {"doc": doc, "min": lo, "max": hi, "choices": choices, "pattern": pattern}
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -146,6 +150,9 @@ class Mapping:
     attack_s: float = _opt(0.0, "envelope rise time constant in seconds (0 = instant)", lo=0, hi=30)
     release_s: float = _opt(0.2, "envelope fall time constant in seconds (0 = instant)", lo=0, hi=30)
     curve: str = _opt("linear", "shaping of the 0..1 feature before the gain", choices=CURVES)
+    layers: str = _opt("all", "for 'pulse' on a layered model (StyleGAN): the layers it moves: all, coarse (4-8 px: "
+                              "pose, layout), middle (16-32 px: features), fine (64 px and up: texture, colour) or an "
+                              "index range such as 0-3; models without layers (VisVAE) use all", pattern=LAYERS_PATTERN)
 
 
 DEFAULT_MAPPINGS = [
@@ -202,6 +209,9 @@ def _check_value(path: str, value: Any, hint: Any, meta: dict) -> Any:
         ok = True
     if not ok:
         raise SettingsError(f"settings key '{path}' must be {getattr(hint, '__name__', hint)}, got {value!r}")
+    if meta.get("pattern") and not re.fullmatch(meta["pattern"], str(value)):
+        raise SettingsError(f"settings key '{path}' is {value!r}; use all, coarse, middle, fine or a layer index "
+                            "range such as 0-3" + _near(str(value), list(LAYER_GROUPS)).replace("known keys", "choices"))
     if meta.get("choices") and value not in meta["choices"]:
         raise SettingsError(f"settings key '{path}' is {value!r}; choose one of {', '.join(meta['choices'])}"
                             + _near(str(value), list(meta["choices"])).replace("known keys", "choices"))

@@ -134,3 +134,20 @@ def test_beat_phase_and_tempo_are_mapping_sources(keyframes):
     mapper = Mapper(from_dict(data), keyframes)
     _, u = mapper.step(hit(0.0, strength=0.0, beat_phase=0.5, tempo_bpm=150.0), 1 / 30)
     assert u.hue == pytest.approx(0.25) and u.warp == pytest.approx(0.75)
+
+
+def test_pulses_restricted_to_fine_layers_move_only_those(keyframes):
+    groups = {"all": (0, 10), "coarse": (0, 3), "middle": (3, 7), "fine": (7, 10)}
+    data = to_dict(Settings())
+    data["mappings"] = [to_dict(Mapping(source="onset", target="pulse", gain=1.0, release_s=0.3, layers="fine")),
+                        to_dict(Mapping(source="onset", target="pulse", gain=0.5, release_s=0.3, layers="1-2"))]
+    layered = Mapper(from_dict(data), keyframes, layer_groups=groups)
+    still = Mapper(from_dict(data), keyframes)  # a model without layers: the same pulse moves everything
+    rest, _ = layered.step(silent_features(0.0), 1 / 30)
+    assert rest.shape == (10, keyframes.mean.shape[0]) and np.allclose(rest, rest[0])
+    pushed, _ = layered.step(hit(1 / 30), 1 / 30)
+    moved = np.linalg.norm(pushed - pushed[0], axis=1)  # layer 0 (coarse) has no pulse: the walk alone
+    assert np.all(moved[[3, 4, 5, 6]] < 1e-6) and np.all(moved[7:] > 0.1) and np.all(moved[1:3] > 0.05)
+    assert moved[7] > moved[1]  # gain 1 against gain 0.5
+    flat, _ = still.step(hit(1 / 30), 1 / 30)
+    assert flat.ndim == 1

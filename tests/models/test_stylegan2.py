@@ -97,11 +97,26 @@ def test_a_video_renders_with_a_stylegan2_pickle(nvlabs_pickle, tmp_path):
 
     song = write_wav(tmp_path / "song.wav", demo_loop(sample_rate=22050, bars=1), 22050)
     out = tmp_path / "out.mp4"
+    show = tmp_path / "show.toml"  # drums shape the layout, hi-hats the texture
+    show.write_text('[[mappings]]\nsource = "percussive"\ntarget = "pulse"\nlayers = "coarse"\n\n'
+                    '[[mappings]]\nsource = "treble"\ntarget = "pulse"\nlayers = "middle"\n')
     proc = subprocess.run([sys.executable, "-m", "visualizer", "--input", song, "--output", out, "--model",
-                           nvlabs_pickle, "--size", "64", "--fps", "10", "--quiet"], capture_output=True, text=True,
-                          timeout=300)
+                           nvlabs_pickle, "--settings", show, "--size", "64", "--fps", "10", "--quiet"],
+                          capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     with av.open(str(out)) as container:
         frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
     assert len(frames) >= 18 and frames[0].shape == (64, 64, 3)
     assert max(float(abs(a.astype(int) - b.astype(int)).mean()) for a, b in zip(frames, frames[1:])) > 0.5
+
+
+def test_one_z_per_layer_and_the_layer_groups(net):
+    g = StyleGAN2Generator(net, device=torch.device("cpu"))
+    z = torch.randn(2, 16)
+    same = z[:, None, :].repeat(1, net.num_ws, 1)
+    torch.testing.assert_close(g.from_z(same, truncation=0.8), g.from_z(z, truncation=0.8), rtol=0, atol=1e-5)
+    groups = g.layer_groups
+    assert groups["all"] == (0, 6) and groups["coarse"] == (0, 3) and groups["middle"][0] == 3
+    other = same.clone()
+    other[:, 3:] = torch.randn(16)  # new z for the 16 px layers only: the picture changes, not its layout
+    assert not torch.allclose(g.from_z(other), g.from_z(same))

@@ -49,12 +49,19 @@ class _Route:
 class Mapper:
     """Turns each frame's Features into (latent [D] float32, Uniforms); deterministic given its inputs.
 
+    With 'pulse' mappings restricted to some layers of a layered generator, the latent is one
+    per layer, [layers, D], and the generator maps each layer's own.
+
     State: the envelopes of every mapping, the smoothed chroma and loudness, the walk
     position (in keyframes), the current pulse direction and whether 'jump' is armed.
     """
 
-    def __init__(self, settings: Settings, keyframes: Keyframes) -> None:
+    def __init__(self, settings: Settings, keyframes: Keyframes,
+                 layer_groups: dict[str, tuple[int, int]] | None = None) -> None:
+        """``layer_groups`` (a layered generator's, e.g. StyleGAN's) maps "all", "coarse", "middle" and
+        "fine" to layer index ranges [lo, hi); with it, 'pulse' mappings can move some layers only."""
         self.keyframes = keyframes
+        self.layer_groups = layer_groups
         self.position = 0.0
         self.time_s = 0.0
         self._pulse_index = 0
@@ -73,18 +80,37 @@ class Mapper:
         self._chroma.time_constant_s = settings.walk.chroma_smoothing_s
         self.settings = settings
 
-    def targets(self, features: Features, dt: float) -> dict[str, float]:
-        """Step every mapping's envelope and sum the contributions per target."""
+    def targets(self, features: Features, dt: float) -> tuple[dict[str, float], np.ndarray | None]:
+        """Step every mapping's envelope and sum the contributions per target; the second value is
+        the per-layer 'pulse' [layers] of mappings restricted to some layers (None when there are none)."""
         totals = {name: 0.0 for name in UNIFORM_TARGETS + LATENT_TARGETS}
+        layered = None
         for route in self._routes:
-            totals[route.mapping.target] += route.step(features, dt)
-        return totals
+            value = route.step(features, dt)
+            m = route.mapping
+            if m.target == "pulse" and m.layers != "all" and self.layer_groups:
+                if layered is None:
+                    layered = np.zeros(self.layer_groups["all"][1])
+                lo, hi = self.layer_range(m.layers)
+                layered[lo:hi] += value
+            else:
+                totals[m.target] += value
+        return totals, layered
+
+    def layer_range(self, layers: str) -> tuple[int, int]:
+        """Layer indices [lo, hi) of a settings 'layers' value ("fine", "2-5", ...)."""
+        count = self.layer_groups["all"][1]
+        if layers in self.layer_groups:
+            return self.layer_groups[layers]
+        first, _, last = layers.partition("-")
+        lo = min(int(first), count - 1)
+        return lo, min(int(last or first), count - 1) + 1
 
     def step(self, features: Features, dt: float) -> tuple[np.ndarray, Uniforms]:
         """Advance by ``dt`` seconds with the features heard during that time."""
         walk, fx = self.settings.walk, self.settings.effects
         self.time_s += dt
-        totals = self.targets(features, dt)
+        totals, layered = self.targets(features, dt)
 
         speed = max(0.0, totals["speed"])
         self.position += (walk.base_speed + walk.max_speed * speed) * dt
@@ -103,7 +129,11 @@ class Mapper:
 
         if features.onset > 0.0:
             self._pulse_index = (self._pulse_index + 1) % len(self.keyframes.pulses)
-        z = z + totals["pulse"] * walk.pulse_strength * self.keyframes.pulses[self._pulse_index]
+        direction = walk.pulse_strength * self.keyframes.pulses[self._pulse_index]
+        if layered is None:
+            z = z + totals["pulse"] * direction
+        else:  # one latent per layer [layers, D]: the layered pulses move only their layers
+            z = z[None, :] + (totals["pulse"] + layered)[:, None] * direction[None, :]
         latent = self.keyframes.mean + walk.truncation * z
 
         uniforms = Uniforms(

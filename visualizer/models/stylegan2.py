@@ -301,13 +301,35 @@ class StyleGAN2Generator:
     def latent_mean(self) -> torch.Tensor:
         return torch.zeros(self.latent_dim)
 
+    @property
+    def layer_groups(self) -> dict[str, tuple[int, int]]:
+        """Index ranges [lo, hi) of the w inputs by the resolution they shape: coarse 4-8 px (pose,
+        layout), middle 16-32 px, fine 64 px and up (texture, colour); the last toRGB counts as fine."""
+        ranges = self.net.synthesis.layer_ranges()
+        count = self.net.num_ws
+
+        def end_of(res: int) -> int:  # first w after the convolutions of the blocks up to res
+            return min((hi - 1 for r, (_, hi) in ranges.items() if r == res), default=count)
+
+        coarse, middle = end_of(8), end_of(32)
+        return {"all": (0, count), "coarse": (0, coarse), "middle": (coarse, middle), "fine": (middle, count)}
+
     def sample_latents(self, count: int, *, seed: int) -> torch.Tensor:
         return torch.randn((count, self.latent_dim), generator=torch.Generator().manual_seed(int(seed)))
 
     @torch.inference_mode()
     def from_z(self, z: torch.Tensor, truncation: float = 1.0, noise: str = "const") -> torch.Tensor:
-        """Images [B, C, H, W] (about -1..1, not clipped) exactly as NVlabs' ``G(z, None, truncation, noise_mode)``."""
-        return self.net(z.to(self.device, torch.float32), truncation=truncation, noise=noise)
+        """Images [B, C, H, W] (about -1..1, not clipped) exactly as NVlabs' ``G(z, None, truncation, noise_mode)``.
+
+        ``z`` [B, z_dim], or [B, num_ws, z_dim] for one z per layer (W+: layer i takes the w of its own z).
+        """
+        z = z.to(self.device, torch.float32)
+        if z.ndim == 2:
+            return self.net(z, truncation=truncation, noise=noise)
+        b, layers, dim = z.shape
+        ws = self.net.mapping(z.reshape(b * layers, dim), truncation).reshape(b, layers, layers, -1)
+        ws = ws.diagonal(dim1=1, dim2=2).permute(0, 2, 1)  # [B, num_ws, w_dim]: layer i from z[:, i]
+        return self.net.synthesis(ws, noise=noise)
 
     def __call__(self, latents: torch.Tensor) -> torch.Tensor:
         return self.from_z(latents, truncation=self.truncation).clamp(-1.0, 1.0)
