@@ -1,6 +1,7 @@
 """Our StyleGAN2 generator against NVlabs' own code, same weights, same inputs, in one run.
 
     python benchmarks/stylegan_faithfulness.py --reference PATH/TO/stylegan2-ada-pytorch
+                                               [--rosinality PATH/TO/stylegan2-pytorch]
 
 The reference is a checkout of github.com/NVlabs/stylegan2-ada-pytorch (its ``training``,
 ``torch_utils`` and ``dnnlib`` folders; nothing of it is in this repository). For several
@@ -10,7 +11,9 @@ strengths and biases randomised too, so every path counts), copies its state dic
 difference of the images for ``G(z, None, truncation_psi, noise_mode='const')`` in fp32 on
 the CPU, with truncation 1 and 0.7; then pickles the last one with the reference's own
 persistence code and loads that file with ``load_generator`` (which runs none of it).
-Acceptance: at most 1e-3.
+With ``--rosinality`` (a checkout of github.com/rosinality/stylegan2-pytorch) it does the same
+for that generator: its state dict converted by ``visualizer.models.rosinality``, truncation
+toward its ``mean_latent``, its stored noise. Acceptance: at most 1e-3.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ def randomise(module: torch.nn.Module, seed: int) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--reference", required=True, type=Path, help="checkout of NVlabs/stylegan2-ada-pytorch")
+    p.add_argument("--rosinality", type=Path, help="checkout of rosinality/stylegan2-pytorch")
     args = p.parse_args()
     sys.path.insert(0, str(args.reference))
     from training.networks import Generator as Reference  # noqa: E402 (the reference's own module)
@@ -88,7 +92,49 @@ def main() -> None:
                           - loaded.from_z(z, truncation=0.7, noise="const")).abs().max())
     worst = max(worst, diff)
     print(f"{'reference-written pickle':26s} {0.7:5.2f} {diff:12.2e}")
+    if args.rosinality:
+        worst = max(worst, check_rosinality(args.rosinality))
     print(f"worst: {worst:.2e} ({'within' if worst <= 1e-3 else 'OVER'} the 1e-3 target)")
+
+
+def check_rosinality(path: Path) -> float:
+    import types
+
+    import torch.utils.cpp_extension
+
+    # Their op/ modules build CUDA kernels at import; on the CPU their code uses none of them.
+    torch.utils.cpp_extension.load = lambda *a, **k: types.SimpleNamespace()
+    sys.path.insert(0, str(path))
+    from model import Generator as Rosinality  # noqa: E402 (the reference's own module)
+
+    from visualizer.models.rosinality import config_from_state, our_state
+
+    worst = 0.0
+    for size, dim, n_mlp, multiplier in ((16, 32, 2, 1), (64, 64, 4, 2), (128, 128, 8, 1)):
+        torch.manual_seed(size)
+        ref = Rosinality(size, dim, n_mlp, channel_multiplier=multiplier).eval()
+        with torch.no_grad():
+            for name, p in ref.named_parameters():
+                if name.endswith(("noise.weight", "activate.bias")) or (name.endswith(".bias") and "to_rgb" in name):
+                    p.copy_(0.3 * torch.randn(p.shape))
+        state = ref.state_dict()
+        cfg = config_from_state(state)
+        ours = StyleGAN2(cfg).eval()
+        mine = our_state(state, cfg)
+        mine.update({k: v for k, v in ours.state_dict().items() if k.endswith("resample_filter")})
+        mine["mapping.w_avg"] = ref.mean_latent(256).detach()[0]
+        ours.load_state_dict(mine, strict=True)
+        z = torch.randn(3, dim, generator=torch.Generator().manual_seed(7))
+        for psi in (1.0, 0.7):
+            with torch.no_grad():
+                expected, _ = ref([z], truncation=psi, truncation_latent=mine["mapping.w_avg"][None],
+                                  randomize_noise=False)
+                got = ours(z, truncation=psi)
+            diff = float((expected - got).abs().max())
+            worst = max(worst, diff)
+            label = f"rosinality {size}px x{multiplier}"
+            print(f"{label:26s} {psi:5.2f} {diff:12.2e} {float(expected.abs().max()):12.3f}")
+    return worst
 
 
 if __name__ == "__main__":

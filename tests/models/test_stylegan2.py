@@ -120,3 +120,72 @@ def test_one_z_per_layer_and_the_layer_groups(net):
     other = same.clone()
     other[:, 3:] = torch.randn(16)  # new z for the 16 px layers only: the picture changes, not its layout
     assert not torch.allclose(g.from_z(other), g.from_z(same))
+
+
+def rosinality_state(net: StyleGAN2) -> dict:
+    """Our weights under rosinality/stylegan2-pytorch's names and shapes (its g_ema state dict)."""
+    ours, cfg = net.state_dict(), net.cfg
+    out = {}
+    for i in range(cfg.mapping_layers):
+        out[f"style.{i + 1}.weight"], out[f"style.{i + 1}.bias"] = ours[f"mapping.fc{i}.weight"], ours[f"mapping.fc{i}.bias"]
+    layers = [("conv1", "synthesis.b4.conv1")]
+    rgbs = [("to_rgb1", "synthesis.b4.torgb")]
+    for j, res in enumerate(cfg.block_resolutions[1:]):
+        layers += [(f"convs.{2 * j}", f"synthesis.b{res}.conv0"), (f"convs.{2 * j + 1}", f"synthesis.b{res}.conv1")]
+        rgbs.append((f"to_rgbs.{j}", f"synthesis.b{res}.torgb"))
+    for k, (theirs, mine) in enumerate(layers):
+        out[f"{theirs}.conv.weight"] = ours[f"{mine}.weight"][None]
+        out[f"{theirs}.conv.modulation.weight"] = ours[f"{mine}.affine.weight"]
+        out[f"{theirs}.conv.modulation.bias"] = ours[f"{mine}.affine.bias"]
+        out[f"{theirs}.noise.weight"] = ours[f"{mine}.noise_strength"].reshape(1)
+        out[f"{theirs}.activate.bias"] = ours[f"{mine}.bias"]
+        out[f"noises.noise_{k}"] = ours[f"{mine}.noise_const"][None, None]
+    for theirs, mine in rgbs:
+        out[f"{theirs}.conv.weight"] = ours[f"{mine}.weight"][None]
+        out[f"{theirs}.conv.modulation.weight"] = ours[f"{mine}.affine.weight"]
+        out[f"{theirs}.conv.modulation.bias"] = ours[f"{mine}.affine.bias"]
+        out[f"{theirs}.bias"] = ours[f"{mine}.bias"].reshape(1, -1, 1, 1)
+    out["input.input"] = ours["synthesis.b4.const"][None]
+    return out
+
+
+def test_a_rosinality_checkpoint_loads_with_identical_outputs(tmp_path):
+    import argparse
+
+    # rosinality's layout with its channel counts capped at 16 (a tiny network of the same shape rules)
+    cfg = StyleGAN2Config(img_resolution=32, z_dim=16, w_dim=16, mapping_layers=3, channel_base=32768, channel_max=16)
+    torch.manual_seed(2)
+    theirs = StyleGAN2(cfg).eval()
+    with torch.no_grad():
+        for name, p in theirs.named_parameters():
+            if name.endswith(("noise_strength", "conv0.bias", "conv1.bias", "torgb.bias")):
+                p.copy_(0.3 * torch.randn(p.shape))
+        theirs.mapping.w_avg.copy_(torch.randn(16))
+    path = tmp_path / "550000.pt"
+    torch.save({"g_ema": rosinality_state(theirs), "latent_avg": theirs.mapping.w_avg.clone(),
+                "args": argparse.Namespace(size=32, latent=16, n_mlp=3)}, path)
+    g = load_generator(path, device="cpu")
+    z = torch.randn(2, 16)
+    for psi in (1.0, 0.7):
+        torch.testing.assert_close(g.from_z(z, truncation=psi), theirs(z, truncation=psi), rtol=0, atol=0)
+    out = tmp_path / "converted.safetensors"
+    from visualizer.models.io import convert_checkpoint
+
+    convert_checkpoint(path, out)
+    torch.testing.assert_close(load_generator(out, device="cpu").from_z(z), theirs(z), rtol=0, atol=0)
+
+
+class _Evil:
+    def __reduce__(self):
+        import os
+
+        return os.system, ("touch PWNED",)
+
+
+def test_a_malicious_torch_checkpoint_is_refused(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "evil.pt"
+    torch.save({"g_ema": {"style.1.weight": torch.zeros(2, 2)}, "payload": _Evil()}, path)
+    with pytest.raises(CheckpointError, match="cannot be read safely"):
+        load_generator(path, device="cpu")
+    assert not (tmp_path / "PWNED").exists()

@@ -133,8 +133,12 @@ def load_generator(path: str | Path | None = None, *, device: str = "auto") -> G
     from visualizer.models.pickles import is_pickle
     from visualizer.models.stylegan2 import StyleGAN2Generator
 
+    from visualizer.models.rosinality import is_torch_zip, stylegan2_from_rosinality
+
     if is_pickle(path):  # NVlabs network-*.pkl, read as data only (visualizer.models.pickles)
         return StyleGAN2Generator(stylegan2_from_pickle(path), device=resolved, source=str(path))
+    if is_torch_zip(path):  # rosinality/stylegan2-pytorch .pt, read with torch.load(weights_only=True)
+        return StyleGAN2Generator(stylegan2_from_rosinality(path), device=resolved, source=str(path))
     tensors, metadata = read_safetensors(path)
     family = metadata.get("format")
     if family == VISVAE_FORMAT:
@@ -144,13 +148,14 @@ def load_generator(path: str | Path | None = None, *, device: str = "auto") -> G
                                   source=str(path))
     raise CheckpointError(
         f"checkpoint {path} has unknown format {family!r}; expected a visualizer safetensors file (VisVAE or "
-        "StyleGAN2) or an NVlabs StyleGAN2 network pickle"
+        "StyleGAN2), an NVlabs StyleGAN2 network pickle or a rosinality StyleGAN2 .pt checkpoint"
     )
 
 
 def convert_checkpoint(source: Path, target: Path) -> Path:
-    """Write the StyleGAN2 network in ``source`` (NVlabs pickle or ours) to ``target`` in our format."""
+    """Write the StyleGAN2 network in ``source`` (NVlabs pickle, rosinality .pt or ours) to ``target`` in our format."""
     from visualizer.models.pickles import is_pickle
+    from visualizer.models.rosinality import is_torch_zip, stylegan2_from_rosinality
 
     if not source.is_file():
         raise CheckpointError(f"checkpoint not found: {source}")
@@ -160,6 +165,8 @@ def convert_checkpoint(source: Path, target: Path) -> Path:
         raise CheckpointError(f"output folder {target.parent} does not exist; create it or choose another output")
     if is_pickle(source):
         net = stylegan2_from_pickle(source)
+    elif is_torch_zip(source):
+        net = stylegan2_from_rosinality(source)
     else:
         tensors, metadata = read_safetensors(source)
         if metadata.get("format") != STYLEGAN2_FORMAT:
