@@ -85,7 +85,7 @@ def test_silence_renders_finite_pictures(tmp_path, generator):
     clip = load_audio(audio)
     from visualizer.audio.analyzer import analyse_signal
 
-    latents, uniforms = OfflineRenderer(settings, generator).plan(
+    latents, uniforms, _ = OfflineRenderer(settings, generator).plan(
         analyse_signal(clip.mono_at(22050), settings.analysis), 20)
     assert np.isfinite(latents).all() and all(u.flash == 0 for u in uniforms)
     render_file(audio, tmp_path / "silence.mp4", settings, progress=False, generator=generator)

@@ -66,18 +66,21 @@ class OfflineRenderer:
         self.settings = settings
         self.generator = generator
 
-    def plan(self, track: FeatureTrack, frames: int) -> tuple[np.ndarray, list[Uniforms]]:
-        """Latents [frames, D] and uniforms for every frame: all the mapping, no pixels yet."""
+    def plan(self, track: FeatureTrack, frames: int) -> tuple[np.ndarray, list[Uniforms], np.ndarray | None]:
+        """Latents [frames, D] (or [frames, layers, D]), uniforms, and for a layered generator the
+        noise scales [frames, layers], for every frame: all the mapping, no pixels yet."""
         s = self.settings
         keyframes = Keyframes.from_generator(self.generator, seed=s.render.seed, count=s.walk.keyframes)
         mapper = Mapper(s, keyframes, layer_groups=getattr(self.generator, "layer_groups", None))
         dt = 1.0 / s.render.fps
-        latents, uniforms = [], []
+        latents, uniforms, noise = [], [], []
         for k in range(frames):
             z, u = mapper.step(track.span(k * dt, (k + 1) * dt), dt)
             latents.append(z)
             uniforms.append(u)
-        return np.stack(latents), uniforms
+            noise.append(mapper.noise_scale)
+        return np.stack(latents), uniforms, (np.stack(noise).astype(np.float32) if mapper.noise_scale is not None
+                                             else None)
 
     def render(self, clip: AudioClip, output: Path,
                on_frames: Callable[[int], None] = lambda n: None) -> RenderResult:
@@ -95,14 +98,18 @@ class OfflineRenderer:
         track = analyse_signal(clip.mono_at(s.analysis.sample_rate), s.analysis)
         lap("analysis")
         frames = frame_count(clip.duration_s, s.render.fps)
-        latents, uniforms = self.plan(track, frames)
+        latents, uniforms, noise = self.plan(track, frames)
         lap("mapping")
         size = (s.render.size, s.render.size)
         batches = [(first, min(frames, first + s.render.batch)) for first in range(0, frames, s.render.batch)]
 
         def generate(first: int, last: int) -> np.ndarray:
             t0 = time.perf_counter()
-            images = to_uint8_images(self.generator(torch.from_numpy(latents[first:last])))
+            batch = torch.from_numpy(latents[first:last])
+            if noise is None:
+                images = to_uint8_images(self.generator(batch))
+            else:
+                images = to_uint8_images(self.generator(batch, noise_scale=torch.from_numpy(noise[first:last])))
             stages["generator"] += time.perf_counter() - t0
             return images
 

@@ -137,7 +137,7 @@ class GeneratorWorker(_Worker):
     def __init__(self, generator: Generator, max_fps: float = 0.0) -> None:
         self.generator = generator
         self.min_interval_s = 1.0 / max_fps if max_fps > 0 else 0.0
-        self.requests: LatestSlot[np.ndarray] = LatestSlot()
+        self.requests: LatestSlot[tuple[np.ndarray, np.ndarray | None]] = LatestSlot()  # (latent, noise scales)
         self.frames: LatestSlot[GeneratedFrame] = LatestSlot()
         self.frame_times: deque[float] = deque(maxlen=30)
         self.error: str | None = None
@@ -160,13 +160,18 @@ class GeneratorWorker(_Worker):
             rest = started + self.min_interval_s - time.monotonic()
             if rest > 0 and self._stop.wait(rest):
                 break
-            seq, latent = self.requests.wait_newer(seen, timeout_s=0.1)
-            if seq == seen or latent is None:
+            seq, request = self.requests.wait_newer(seen, timeout_s=0.1)
+            if seq == seen or request is None:
                 continue
+            latent, noise = request
             seen = seq
             started = time.monotonic()
             try:
-                image = to_uint8_images(self.generator(torch.from_numpy(latent[None])))[0]
+                z = torch.from_numpy(latent[None])
+                if noise is None:
+                    image = to_uint8_images(self.generator(z))[0]
+                else:
+                    image = to_uint8_images(self.generator(z, noise_scale=torch.from_numpy(noise[None]).float()))[0]
             except RuntimeError as exc:  # e.g. CUDA out of memory: keep the show going on the last frame
                 self.error = str(exc).splitlines()[0][:120]
                 continue
@@ -247,7 +252,7 @@ class LiveSession:
         features, capture = self.feed.take()
         latent, uniforms = self.mapper.step(features, dt)
         if not self.frozen:
-            self.worker.requests.put(latent)
+            self.worker.requests.put((latent, self.mapper.noise_scale))
             seq, frame = self.worker.frames.newest()
             if seq != self._frame_seq and frame is not None:
                 self._frame_seq = seq

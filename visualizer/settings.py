@@ -36,8 +36,9 @@ SOURCE_DOCS = {
 FEATURE_SOURCES = tuple(SOURCE_DOCS)
 UNIFORM_TARGETS = ("flash", "zoom", "warp", "hue", "grain")
 # 'jump' moves the walk on to the next keyframe each time its value rises through 0.5
-# (map 'bar' or 'beat' to it to change the picture on the music's own clock).
-LATENT_TARGETS = ("pulse", "speed", "jump")
+# (map 'bar' or 'beat' to it to change the picture on the music's own clock); 'noise' scales a
+# layered generator's (StyleGAN's) per-pixel noise by 1 + value.
+LATENT_TARGETS = ("pulse", "speed", "jump", "noise")
 CURVES = ("linear", "sqrt", "square", "smoothstep")
 # Groups of a layered generator's (StyleGAN's) layers, by the resolution they work at.
 LAYER_GROUPS = ("all", "coarse", "middle", "fine")
@@ -150,7 +151,7 @@ class Mapping:
     attack_s: float = _opt(0.0, "envelope rise time constant in seconds (0 = instant)", lo=0, hi=30)
     release_s: float = _opt(0.2, "envelope fall time constant in seconds (0 = instant)", lo=0, hi=30)
     curve: str = _opt("linear", "shaping of the 0..1 feature before the gain", choices=CURVES)
-    layers: str = _opt("all", "for 'pulse' on a layered model (StyleGAN): the layers it moves: all, coarse (4-8 px: "
+    layers: str = _opt("all", "for 'pulse' and 'noise' on a layered model (StyleGAN): the layers it moves: all, coarse (4-8 px: "
                               "pose, layout), middle (16-32 px: features), fine (64 px and up: texture, colour) or an "
                               "index range such as 0-3; models without layers (VisVAE) use all", pattern=LAYERS_PATTERN)
 
@@ -322,7 +323,8 @@ def to_toml(settings: Settings, *, comments: bool = True) -> str:
             out.append("# sources (each 0..1):")
             out += [f"#   {name:11s} {doc}" for name, doc in SOURCE_DOCS.items()]
             out.append("# targets: " + ", ".join(UNIFORM_TARGETS + LATENT_TARGETS)
-                       + " ('jump' moves on to the next keyframe each time it rises through 0.5)")
+                       + " ('jump' moves on to the next keyframe each time it rises through 0.5; 'noise' scales "
+                         "StyleGAN's per-pixel noise by 1 + value)")
             for m in value:
                 out += ["", "[[mappings]]"] + _table_lines(m)
             continue

@@ -151,3 +151,16 @@ def test_pulses_restricted_to_fine_layers_move_only_those(keyframes):
     assert moved[7] > moved[1]  # gain 1 against gain 0.5
     flat, _ = still.step(hit(1 / 30), 1 / 30)
     assert flat.ndim == 1
+
+
+def test_noise_mappings_scale_the_chosen_layers(keyframes):
+    groups = {"all": (0, 10), "coarse": (0, 3), "middle": (3, 7), "fine": (7, 10)}
+    data = to_dict(Settings())
+    data["mappings"] = [to_dict(Mapping(source="treble", target="noise", gain=2.0, attack_s=0.0, release_s=0.0,
+                                        layers="fine"))]
+    mapper = Mapper(from_dict(data), keyframes, layer_groups=groups)
+    mapper.step(hit(0.0, strength=0.0, treble=0.5), 1 / 30)
+    np.testing.assert_allclose(mapper.noise_scale, [1, 1, 1, 1, 1, 1, 1, 2, 2, 2])
+    plain = Mapper(from_dict(data), keyframes)  # a model without layers has no noise to scale
+    plain.step(hit(0.0, strength=0.0, treble=0.5), 1 / 30)
+    assert plain.noise_scale is None

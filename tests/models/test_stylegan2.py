@@ -99,7 +99,8 @@ def test_a_video_renders_with_a_stylegan2_pickle(nvlabs_pickle, tmp_path):
     out = tmp_path / "out.mp4"
     show = tmp_path / "show.toml"  # drums shape the layout, hi-hats the texture
     show.write_text('[[mappings]]\nsource = "percussive"\ntarget = "pulse"\nlayers = "coarse"\n\n'
-                    '[[mappings]]\nsource = "treble"\ntarget = "pulse"\nlayers = "middle"\n')
+                    '[[mappings]]\nsource = "treble"\ntarget = "pulse"\nlayers = "middle"\n\n'
+                    '[[mappings]]\nsource = "loudness"\ntarget = "noise"\ngain = 3.0\nlayers = "middle"\n')
     proc = subprocess.run([sys.executable, "-m", "visualizer", "--input", song, "--output", out, "--model",
                            nvlabs_pickle, "--settings", show, "--size", "64", "--fps", "10", "--quiet"],
                           capture_output=True, text=True, timeout=300)
@@ -189,3 +190,15 @@ def test_a_malicious_torch_checkpoint_is_refused(tmp_path, monkeypatch):
     with pytest.raises(CheckpointError, match="cannot be read safely"):
         load_generator(path, device="cpu")
     assert not (tmp_path / "PWNED").exists()
+
+
+def test_noise_scale_per_sample_and_layer(net):
+    g = StyleGAN2Generator(net, device=torch.device("cpu"))
+    z = torch.randn(1, 16).repeat(2, 1)
+    ones = torch.ones(2, net.num_ws)
+    torch.testing.assert_close(g.from_z(z, noise_scale=ones), g.from_z(z), rtol=0, atol=0)
+    louder = ones.clone()
+    louder[1, 3:] = 3.0  # the second sample's 16 px layers: three times the noise
+    images = g.from_z(z, noise_scale=louder)
+    torch.testing.assert_close(images[0], g.from_z(z)[0], rtol=0, atol=0)
+    assert float((images[1] - images[0]).abs().mean()) > 1e-3

@@ -62,6 +62,7 @@ class Mapper:
         "fine" to layer index ranges [lo, hi); with it, 'pulse' mappings can move some layers only."""
         self.keyframes = keyframes
         self.layer_groups = layer_groups
+        self.noise_scale: np.ndarray | None = None  # [layers] after each step, for a layered generator
         self.position = 0.0
         self.time_s = 0.0
         self._pulse_index = 0
@@ -82,13 +83,19 @@ class Mapper:
 
     def targets(self, features: Features, dt: float) -> tuple[dict[str, float], np.ndarray | None]:
         """Step every mapping's envelope and sum the contributions per target; the second value is
-        the per-layer 'pulse' [layers] of mappings restricted to some layers (None when there are none)."""
+        the per-layer 'pulse' [layers] of mappings restricted to some layers (None when there are none).
+        'noise' mappings set ``noise_scale`` [layers] (1 + their sum, per layer)."""
         totals = {name: 0.0 for name in UNIFORM_TARGETS + LATENT_TARGETS}
         layered = None
+        self.noise_scale = np.ones(self.layer_groups["all"][1]) if self.layer_groups else None
         for route in self._routes:
             value = route.step(features, dt)
             m = route.mapping
-            if m.target == "pulse" and m.layers != "all" and self.layer_groups:
+            if m.target == "noise":
+                if self.noise_scale is not None:
+                    lo, hi = self.layer_range(m.layers)
+                    self.noise_scale[lo:hi] += value
+            elif m.target == "pulse" and m.layers != "all" and self.layer_groups:
                 if layered is None:
                     layered = np.zeros(self.layer_groups["all"][1])
                 lo, hi = self.layer_range(m.layers)

@@ -18,7 +18,9 @@ class Generator(Protocol):
     """Latents in, images out; knows nothing of audio or OpenGL.
 
     ``__call__(latents)`` takes latents [B, latent_dim] (float32, any device) and returns
-    images [B, 3, resolution, resolution] float32 in [-1, 1] on ``device``.
+    images [B, 3, resolution, resolution] float32 in [-1, 1] on ``device``. A layered generator
+    (one with ``layer_groups``, e.g. StyleGAN) also takes one latent per layer [B, layers,
+    latent_dim] and ``noise_scale`` [B, layers].
     """
 
     latent_dim: int

@@ -183,11 +183,14 @@ class SynthesisLayer(nn.Module):
                 noise_scale: torch.Tensor | float = 1.0) -> torch.Tensor:
         styles = self.affine(w)
         x = modulated_conv(x, self.weight, styles, up=self.up, f=self.resample_filter)
+        if torch.is_tensor(noise_scale):  # one scale per sample [B]
+            noise_scale = noise_scale.reshape(-1, 1, 1, 1)
+        strength = self.noise_strength * noise_scale
         if noise == "const":
-            x = x + self.noise_const * (self.noise_strength * noise_scale)
+            x = x + self.noise_const * strength
         elif noise == "random":
             field = torch.randn(x.shape[0], 1, self.resolution, self.resolution, device=x.device, dtype=x.dtype)
-            x = x + field * (self.noise_strength * noise_scale)
+            x = x + field * strength
         return leaky_relu_bias(x, self.bias, clamp=self.conv_clamp)
 
 
@@ -227,13 +230,13 @@ class SynthesisBlock(nn.Module):
         self.num_conv = 1 if self.first else 2
 
     def forward(self, x, img, ws: torch.Tensor, noise: str, noise_scale) -> tuple[torch.Tensor, torch.Tensor]:
-        """ws [B, num_conv + 1, w_dim]: one w per convolution, then the toRGB's."""
+        """ws [B, num_conv + 1, w_dim]: one w per convolution, then the toRGB's; noise_scale [B, num_conv + 1]."""
         if self.first:
             x = self.const.unsqueeze(0).repeat(ws.shape[0], 1, 1, 1)
-            x = self.conv1(x, ws[:, 0], noise, noise_scale[0])
+            x = self.conv1(x, ws[:, 0], noise, noise_scale[:, 0])
         else:
-            x = self.conv0(x, ws[:, 0], noise, noise_scale[0])
-            x = self.conv1(x, ws[:, 1], noise, noise_scale[1])
+            x = self.conv0(x, ws[:, 0], noise, noise_scale[:, 0])
+            x = self.conv1(x, ws[:, 1], noise, noise_scale[:, 1])
         rgb = self.torgb(x, ws[:, self.num_conv])
         img = rgb if img is None else upsample_fir(img, self.resample_filter, pad=(2, 1)) + rgb
         return x, img
@@ -262,11 +265,12 @@ class SynthesisNetwork(nn.Module):
         return out
 
     def forward(self, ws: torch.Tensor, noise: str = "const", noise_scale: torch.Tensor | None = None) -> torch.Tensor:
-        """``noise_scale`` [num_ws] optionally scales each layer's noise (audio-modulated noise)."""
-        scale = noise_scale if noise_scale is not None else torch.ones(self.num_ws, device=ws.device)
+        """``noise_scale`` [B, num_ws] optionally scales each sample's noise per layer (audio-modulated noise)."""
+        scale = (noise_scale.to(ws.device, torch.float32) if noise_scale is not None
+                 else torch.ones(ws.shape[0], self.num_ws, device=ws.device))
         x = img = None
         for res, (lo, hi) in self.layer_ranges().items():
-            x, img = getattr(self, f"b{res}")(x, img, ws[:, lo:hi].float(), noise, scale[lo:hi])
+            x, img = getattr(self, f"b{res}")(x, img, ws[:, lo:hi].float(), noise, scale[:, lo:hi])
         return img
 
 
@@ -280,8 +284,9 @@ class StyleGAN2(nn.Module):
         self.num_ws = self.synthesis.num_ws
         self.mapping = MappingNetwork(cfg, self.num_ws)
 
-    def forward(self, z: torch.Tensor, truncation: float = 1.0, noise: str = "const") -> torch.Tensor:
-        return self.synthesis(self.mapping(z, truncation), noise=noise)
+    def forward(self, z: torch.Tensor, truncation: float = 1.0, noise: str = "const",
+                noise_scale: torch.Tensor | None = None) -> torch.Tensor:
+        return self.synthesis(self.mapping(z, truncation), noise=noise, noise_scale=noise_scale)
 
 
 class StyleGAN2Generator:
@@ -318,18 +323,20 @@ class StyleGAN2Generator:
         return torch.randn((count, self.latent_dim), generator=torch.Generator().manual_seed(int(seed)))
 
     @torch.inference_mode()
-    def from_z(self, z: torch.Tensor, truncation: float = 1.0, noise: str = "const") -> torch.Tensor:
+    def from_z(self, z: torch.Tensor, truncation: float = 1.0, noise: str = "const",
+               noise_scale: torch.Tensor | None = None) -> torch.Tensor:
         """Images [B, C, H, W] (about -1..1, not clipped) exactly as NVlabs' ``G(z, None, truncation, noise_mode)``.
 
-        ``z`` [B, z_dim], or [B, num_ws, z_dim] for one z per layer (W+: layer i takes the w of its own z).
+        ``z`` [B, z_dim], or [B, num_ws, z_dim] for one z per layer (W+: layer i takes the w of its own z);
+        ``noise_scale`` [B, num_ws] multiplies each layer's noise.
         """
         z = z.to(self.device, torch.float32)
         if z.ndim == 2:
-            return self.net(z, truncation=truncation, noise=noise)
+            return self.net(z, truncation=truncation, noise=noise, noise_scale=noise_scale)
         b, layers, dim = z.shape
         ws = self.net.mapping(z.reshape(b * layers, dim), truncation).reshape(b, layers, layers, -1)
         ws = ws.diagonal(dim1=1, dim2=2).permute(0, 2, 1)  # [B, num_ws, w_dim]: layer i from z[:, i]
-        return self.net.synthesis(ws, noise=noise)
+        return self.net.synthesis(ws, noise=noise, noise_scale=noise_scale)
 
-    def __call__(self, latents: torch.Tensor) -> torch.Tensor:
-        return self.from_z(latents, truncation=self.truncation).clamp(-1.0, 1.0)
+    def __call__(self, latents: torch.Tensor, noise_scale: torch.Tensor | None = None) -> torch.Tensor:
+        return self.from_z(latents, truncation=self.truncation, noise_scale=noise_scale).clamp(-1.0, 1.0)
