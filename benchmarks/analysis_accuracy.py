@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -31,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from analysis_set import Piece, build, default_dir
+from machine_info import host_and_cpu
 
 HOP_AUBIO = 512
 TEMPO_AFTER_S = 8.0
@@ -116,18 +116,6 @@ def score(piece: Piece, result: dict) -> dict:
     return out
 
 
-def machine() -> str:
-    cpu = platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{platform.node()} | {cpu}"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--variant", choices=("tuning", "validation"), default="tuning",
@@ -171,7 +159,7 @@ def main() -> None:
         if args.verbose:
             print(" ".join(line), flush=True)
 
-    print(f"\nanalysis accuracy | {machine()} | {args.variant} set: {len(pieces)} pieces, {audio_s:.0f} s of audio")
+    print(f"\nanalysis accuracy | {host_and_cpu()} | {args.variant} set: {len(pieces)} pieces, {audio_s:.0f} s of audio")
     metrics = ("onset_f", "beat_f", "bar_f", "tempo_ok", "onsets_per_10s", "beats_per_10s")
     header = f"{'category':16s} {'system':8s} " + " ".join(f"{m:>14s}" for m in metrics)
     print(header)

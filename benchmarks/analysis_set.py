@@ -200,26 +200,30 @@ def band(name: str, piece: str, kind: str, tempo_map: list[tuple[float, float]],
     return Score(name, category, notes, tempo_map, {1: 0, 2: 25, 3: 33})
 
 
+# variant -> (random seed, ten music21 chorales, tempi in BPM per kind of piece)
+VARIANTS = {
+    "tuning": (2026,
+               ["bach/bwv66.6", "bach/bwv253", "bach/bwv1.6", "bach/bwv10.7", "bach/bwv11.6",
+                "bach/bwv110.7", "bach/bwv117.4", "bach/bwv122.6", "bach/bwv127.5", "bach/bwv13.6"],
+               dict(piano=(72, 116), organ=84, harpsichord=132, guitar=100, harp=126, pizzicato=92, strings=70,
+                    pad=90, choir=108, rock=(120, 180), funk=96, halftime=70, waltz=150, dnb=174,
+                    band=(128, 104, 176, 144), change=((100, 132), (150, 118)), clicks=(100, 160))),
+    "validation": (77,
+                   ["bach/bwv140.7", "bach/bwv144.3", "bach/bwv145.5", "bach/bwv146.8", "bach/bwv148.6",
+                    "bach/bwv151.5", "bach/bwv153.1", "bach/bwv154.3", "bach/bwv155.5", "bach/bwv156.6"],
+                   dict(piano=(80, 140), organ=96, harpsichord=120, guitar=88, harp=110, pizzicato=104, strings=76,
+                        pad=84, choir=96, rock=(108, 164), funk=112, halftime=78, waltz=138, dnb=168,
+                        band=(136, 96, 170, 120), change=((90, 120), (140, 112)), clicks=(90, 140))),
+}
+
+
 def scores(variant: str = "tuning") -> list[Score]:
     """The pieces of one variant of the set: "tuning" (the analyzer's constants were chosen on it)
     or "validation" (other chorales, tempi and voicings, to check that the choice generalises)."""
-    if variant == "tuning":
-        rng = np.random.default_rng(2026)
-        c = ["bach/bwv66.6", "bach/bwv253", "bach/bwv1.6", "bach/bwv10.7", "bach/bwv11.6",
-             "bach/bwv110.7", "bach/bwv117.4", "bach/bwv122.6", "bach/bwv127.5", "bach/bwv13.6"]
-        tempi = dict(piano=(72, 116), organ=84, harpsichord=132, guitar=100, harp=126, pizzicato=92, strings=70,
-                     pad=90, choir=108, rock=(120, 180), funk=96, halftime=70, waltz=150, dnb=174,
-                     band=(128, 104, 176, 144), change=((100, 132), (150, 118)), clicks=(100, 160))
-    elif variant == "validation":
-        rng = np.random.default_rng(77)
-        c = ["bach/bwv140.7", "bach/bwv144.3", "bach/bwv145.5", "bach/bwv146.8", "bach/bwv148.6",
-             "bach/bwv151.5", "bach/bwv153.1", "bach/bwv154.3", "bach/bwv155.5", "bach/bwv156.6"]
-        tempi = dict(piano=(80, 140), organ=96, harpsichord=120, guitar=88, harp=110, pizzicato=104, strings=76,
-                     pad=84, choir=96, rock=(108, 164), funk=112, halftime=78, waltz=138, dnb=168,
-                     band=(136, 96, 170, 120), change=((90, 120), (140, 112)), clicks=(90, 140))
-    else:
+    if variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r}: tuning or validation")
-    t = tempi
+    seed, c, t = VARIANTS[variant]
+    rng = np.random.default_rng(seed)
     band_kinds = ("rock", "funk", "dnb", "rock")
     out = [
         chorale(f"piano-{t['piano'][0]}", "piano/organ", c[0], 0, t["piano"][0], rng),

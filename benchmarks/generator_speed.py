@@ -11,11 +11,9 @@ memory. Prints one table with the machine.
 from __future__ import annotations
 
 import argparse
-import platform
 import time
-from pathlib import Path
-
 import torch
+from machine_info import cpu_name
 
 from visualizer.models.stylegan2 import StyleGAN2, StyleGAN2Config, StyleGAN2Generator
 
@@ -25,13 +23,7 @@ CHANNEL_BASE = {256: 16384, 512: 32768, 1024: 32768}
 def machine(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    cpu = platform.machine()
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                   if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"{cpu}, {torch.get_num_threads()} threads"
+    return f"{cpu_name()}, {torch.get_num_threads()} threads"
 
 
 def frames_per_second(gen: StyleGAN2Generator, batch: int, min_seconds: float, min_runs: int) -> float:

@@ -10,12 +10,12 @@ of the synthesised demo loop, with the time spent in each stage.
 from __future__ import annotations
 
 import argparse
-import platform
 import tempfile
 import time
 from pathlib import Path
 
 import torch
+from machine_info import host_and_cpu
 
 from visualizer.audio.demo import demo_loop, write_wav
 from visualizer.engine import render_file
@@ -24,15 +24,7 @@ from visualizer.settings import Settings
 
 
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{platform.node()} | {cpu} | torch {torch.__version__} | {torch.get_num_threads()} threads"
+    return f"{host_and_cpu()} | torch {torch.__version__} | {torch.get_num_threads()} threads"
 
 
 def generator_fps(generator, batch: int, seconds: float = 5.0) -> float:

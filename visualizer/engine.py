@@ -105,11 +105,8 @@ class OfflineRenderer:
 
         def generate(first: int, last: int) -> np.ndarray:
             t0 = time.perf_counter()
-            batch = torch.from_numpy(latents[first:last])
-            if noise is None:
-                images = to_uint8_images(self.generator(batch))
-            else:
-                images = to_uint8_images(self.generator(batch, noise_scale=torch.from_numpy(noise[first:last])))
+            scale = torch.from_numpy(noise[first:last]) if noise is not None else None
+            images = to_uint8_images(self.generator(torch.from_numpy(latents[first:last]), noise_scale=scale))
             stages["generator"] += time.perf_counter() - t0
             return images
 

@@ -167,11 +167,8 @@ class GeneratorWorker(_Worker):
             seen = seq
             started = time.monotonic()
             try:
-                z = torch.from_numpy(latent[None])
-                if noise is None:
-                    image = to_uint8_images(self.generator(z))[0]
-                else:
-                    image = to_uint8_images(self.generator(z, noise_scale=torch.from_numpy(noise[None]).float()))[0]
+                scale = torch.from_numpy(noise[None]).float() if noise is not None else None
+                image = to_uint8_images(self.generator(torch.from_numpy(latent[None]), noise_scale=scale))[0]
             except RuntimeError as exc:  # e.g. CUDA out of memory: keep the show going on the last frame
                 self.error = str(exc).splitlines()[0][:120]
                 continue

@@ -14,7 +14,7 @@ import numpy as np
 
 from visualizer.audio.beats import BeatTracker
 from visualizer.audio.features import FeatureTrack
-from visualizer.audio.onsets import OnsetPicker, onset_offset_s, onset_window
+from visualizer.audio.onsets import OnsetPicker, RunningPeak, onset_offset_s, onset_window
 from visualizer.settings import AnalysisSettings
 
 _SILENCE_DB = -80.0     # below this RMS level (dBFS) a band or the loudness reads 0
@@ -120,13 +120,13 @@ class Analyzer:
         self._frames_done = 0
         self._prev_logmel = np.zeros((_REFERENCE_ROWS, n_mels))
         self._prev_onset_db = -120.0
-        self._low_peak = 1e-3
-        self._plain_peak = 1e-3
         self._mel_history = np.zeros((_HARMONIC_ROWS - 1, n_mels // 2))  # rows before this block, for the time median
         self._loud_norm = DecibelNormalizer(s.norm_release_s, self.hop_s)
         self._band_norms = DecibelNormalizer(s.norm_release_s, self.hop_s, columns=3)
         self._onset_level = DecibelNormalizer(s.norm_release_s, self.hop_s, min_peak_db=_SILENCE_DB)
         self._picker = OnsetPicker(s, self.hop_s)
+        self._low_peak = RunningPeak(self._picker.fall)    # of the low-frequency flux (bar accents)
+        self._plain_peak = RunningPeak(self._picker.fall)  # of the plain flux (tonal change)
         self.beats = BeatTracker(self.hop_s, latency_s=_ONSET_DELAY_HOPS * self.hop_s)
 
     def process(self, block: np.ndarray) -> FeatureTrack:
@@ -178,7 +178,7 @@ class Analyzer:
         low_flux = rise[:, self._low_mels].sum(1)
         # Beat tracking also hears tonal change: the plain rise against the previous frame alone
         # (organ or strings change notes without a percussive attack).
-        plain = np.maximum(logmel - history[r - 1 : -1], 0.0) @ self._band_weight if _TONAL_BEAT_WEIGHT else flux
+        plain = np.maximum(logmel - history[r - 1 : -1], 0.0) @ self._band_weight
         self._prev_logmel = history[-_REFERENCE_ROWS:]
 
         times = (self._frames_done + 1 + np.arange(count)) * self.hop_s
@@ -208,15 +208,12 @@ class Analyzer:
             value, strength, is_new = step_onset(f, threshold, t, min_strength[i])
             if is_new:
                 onset_time[i] = t - onset_offset_s(frames[i, -self._onset_fft:], self.hop_length, self.sample_rate)
-            self._low_peak = max(low, self._low_peak * self._picker.fall, 1e-3)
-            self._plain_peak = max(plain_i, self._plain_peak * self._picker.fall, 1e-3)
-            b = step_beat(value + _TONAL_BEAT_WEIGHT * plain_i / self._plain_peak, low / self._low_peak, audible[i], t,
-                          is_new)
+            b = step_beat(value + _TONAL_BEAT_WEIGHT * plain_i / self._plain_peak(plain_i), low / self._low_peak(low),
+                          audible[i], t, is_new)
             rows.append((value, strength, b.beat, b.beat_time_s, b.phase, b.bar, b.bar_index, b.bpm, b.confidence))
         cols = np.array(rows, dtype=np.float64).reshape(count, 9).T
-        flux_n, onset, beat, beat_time, beat_phase, bar = (c.astype(np.float32) for c in cols[:6])
-        beat_time = cols[3]
-        bar_index, tempo, confidence = cols[6].astype(np.int32), cols[7].astype(np.float32), cols[8].astype(np.float32)
+        flux_n, onset, beat, _, beat_phase, bar, _, tempo, confidence = cols.astype(np.float32)
+        beat_time, bar_index = cols[3], cols[6].astype(np.int32)  # times stay float64
 
         peak = chroma.max(1, keepdims=True)
         chroma = np.where(peak > 1e-9 * self._power_ref, chroma / np.maximum(peak, 1e-30), 0.0)

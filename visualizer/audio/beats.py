@@ -186,10 +186,7 @@ class BeatTracker:
         self.phase = 0.0
         self._since_beat = 1e9            # hops since the last beat event
         self._beat_number = 0
-        self._beat_rows: list[int] = []   # hop indices of recent beats (for bar accents)
         self._accents = {m: np.zeros(m) for m in METERS}
-        self._meter = 0
-        self._downbeat = 0                # beat number (mod meter) that starts a bar
         self.bar_index = -1
         self._quiet_hops = 0
         self._since_onset = 1 << 30
@@ -247,35 +244,30 @@ class BeatTracker:
                 self.phase += float(np.clip(PHASE_GAIN * error, -PHASE_STEP_MAX, PHASE_STEP_MAX))
         if self.phase >= 1.0:
             self.phase -= 1.0
+            # (Less than 0.6 beats after the last one, the phase slipped back over a beat it counted.)
             if locked and self._since_beat >= 0.6 * period:
                 beat = max(confidence, 1e-3)
                 beat_time = time_s - self.phase * period * self.hop_s
+                bar = self._on_beat(hops_since_last=self._since_beat)
                 self._since_beat = 0
-                bar = self._on_beat()
-            elif self._since_beat < 0.6 * period:
-                pass  # the phase slipped back over a beat it already counted
         elif self.phase < 0.0:
             self.phase += 1.0
         if not locked:
-            self._meter, self.bar_index = 0, -1
+            self.bar_index = -1
         return BeatState(beat, beat_time, self.phase, bar, self.bar_index, bpm, min(1.0, confidence))
 
-    def _on_beat(self) -> float:
+    def _on_beat(self, hops_since_last: int) -> float:
         """Book-keeping at a beat event; returns 1.0 when it starts a bar."""
-        row = self._count - 1
-        self._beat_rows.append(row)
         self._beat_number += 1
-        if len(self._beat_rows) >= 2:
+        if self._beat_number >= 2:
             # The previous beat's accent: the strongest low-frequency (kick, bass) onset within 3 hops of it.
-            prev = self._beat_rows[-2]
-            ago = row - prev
+            ago = hops_since_last
             low = self._recent(self._low)
             lo, hi = len(low) - 1 - ago - 3, len(low) - 1 - ago + 4
             accent = float(low[max(0, lo):max(0, hi)].max()) if hi > 0 else 0.0
             number = self._beat_number - 1
             for m, acc in self._accents.items():
                 acc[number % m] += (accent - acc[number % m]) * ACCENT_SMOOTHING  # per position, over bars
-            self._beat_rows = self._beat_rows[-2:]
         best_meter, best_contrast, best_pos = 0, 0.0, 0
         for m, acc in self._accents.items():
             total = acc.sum()
@@ -287,9 +279,8 @@ class BeatTracker:
             if contrast > best_contrast:
                 best_meter, best_contrast, best_pos = m, contrast, pos
         if best_contrast < METER_CONTRAST:
-            self._meter, self.bar_index = 0, -1
+            self.bar_index = -1
             return 0.0
-        self._meter, self._downbeat = best_meter, best_pos
         if self._beat_number % best_meter == best_pos:
             self.bar_index += 1
             return 1.0

@@ -53,6 +53,19 @@ def onset_offset_s(recent: np.ndarray, hop_length: int, sample_rate: int) -> flo
     return blocks_back * b / sample_rate
 
 
+class RunningPeak:
+    """A level's running peak: jumps up at once, decays by ``fall`` per hop, never below ``floor``."""
+
+    def __init__(self, fall: float, floor: float = 1e-3) -> None:
+        self.fall, self.floor = fall, floor
+        self.value = floor
+
+    def __call__(self, level: float) -> float:
+        """Update with this hop's level; returns the peak."""
+        self.value = max(level, self.value * self.fall, self.floor)
+        return self.value
+
+
 class OnsetPicker:
     """Adaptive, causal peak picking on spectral flux.
 
@@ -67,8 +80,8 @@ class OnsetPicker:
 
     def __init__(self, settings: AnalysisSettings, hop_s: float) -> None:
         self.settings = settings
-        self.peak = 1e-3
-        self.fall = math.exp(-hop_s / settings.norm_release_s)
+        self.fall = math.exp(-hop_s / settings.norm_release_s)  # per hop, for the flux's running peak
+        self._peak = RunningPeak(self.fall)
         self._past = np.zeros(max(8, int(round(_STATS_S / hop_s))))
         self._rows = 0
         self._threshold = 0.0
@@ -104,10 +117,10 @@ class OnsetPicker:
         is silent) raises the settings' threshold. Returns (flux 0..1 of the running peak, onset
         strength or 0, whether this row starts a new onset)."""
         s = self.settings
-        self.peak = max(flux, self.peak * self.fall, 1e-3)
-        value = flux / self.peak
+        peak = self._peak(flux)
+        value = flux / peak
         strength, new = 0.0, False
-        if (value >= max(s.onset_threshold, min_strength) and flux > threshold + _FLOOR * self.peak
+        if (value >= max(s.onset_threshold, min_strength) and flux > threshold + _FLOOR * peak
                 and time_s - self._last_onset_s >= s.onset_min_gap_s):
             strength, new = value, True
             self._last_onset_s = time_s

@@ -60,20 +60,24 @@ class AnalysisReport:
     def beat_times(self) -> np.ndarray:
         return self.track.beat_times()
 
+    def _tempo_rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """Times every ``TEMPO_INTERVAL_S`` [N] and the newest feature row at each [N]."""
+        t = self.track.time_s
+        if len(t) == 0:
+            return np.zeros(0), np.zeros(0, np.int64)
+        grid = np.arange(TEMPO_INTERVAL_S, t[-1] + 1e-9, TEMPO_INTERVAL_S)
+        return grid, np.clip(np.searchsorted(t, grid, side="right") - 1, 0, len(t) - 1)
+
     @property
     def tempo_track(self) -> tuple[np.ndarray, np.ndarray]:
         """(times [N], bpm [N]) sampled every ``TEMPO_INTERVAL_S``."""
-        t = self.track.time_s
-        if len(t) == 0:
-            return np.zeros(0), np.zeros(0)
-        grid = np.arange(TEMPO_INTERVAL_S, t[-1] + 1e-9, TEMPO_INTERVAL_S)
-        rows = np.clip(np.searchsorted(t, grid, side="right") - 1, 0, len(t) - 1)
+        grid, rows = self._tempo_rows()
         return grid, self.track.tempo_bpm[rows].astype(np.float64)
 
     def to_json(self) -> dict:
         tr = self.track
-        grid, bpm = self.tempo_track
-        rows = np.clip(np.searchsorted(tr.time_s, grid, side="right") - 1, 0, max(len(tr) - 1, 0))
+        grid, rows = self._tempo_rows()
+        bpm = tr.tempo_bpm[rows]
         beat_rows = np.flatnonzero(~np.isnan(tr.beat_time_s))
 
         def col(values: np.ndarray, digits: int = 4) -> list:

@@ -27,7 +27,7 @@ class Generator(Protocol):
     resolution: int
     device: torch.device
 
-    def __call__(self, latents: torch.Tensor) -> torch.Tensor: ...
+    def __call__(self, latents: torch.Tensor, noise_scale: torch.Tensor | None = None) -> torch.Tensor: ...
 
     def sample_latents(self, count: int, *, seed: int) -> torch.Tensor:
         """``count`` latents [count, latent_dim] drawn from the model's prior (CPU, float32)."""

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 
+from visualizer.errors import first_line
 from visualizer.models.base import CheckpointError, Generator
 
 VISVAE_FORMAT = "visualizer-visvae"
@@ -72,8 +73,7 @@ def stylegan2_from_pickle(path: Path):
         net = StyleGAN2(StyleGAN2Config.from_nvlabs_kwargs(record.init_kwargs))
         net.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
     except (KeyError, ValueError, TypeError, RuntimeError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{path} is not a StyleGAN2 generator we can read: {first[:200]}") from None
+        raise CheckpointError(f"{path} is not a StyleGAN2 generator we can read: {first_line(exc)[:200]}") from None
     return net
 
 
@@ -84,8 +84,7 @@ def stylegan2_from_safetensors(path: Path, tensors: dict, metadata: dict):
         net = StyleGAN2(StyleGAN2Config.from_dict(json.loads(metadata["config"])))
         net.load_state_dict({k: v.float() for k, v in tensors.items()}, strict=True)
     except (KeyError, ValueError, TypeError, RuntimeError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"checkpoint {path} is damaged: {first[:200]}") from None
+        raise CheckpointError(f"checkpoint {path} is damaged: {first_line(exc)[:200]}") from None
     return net
 
 

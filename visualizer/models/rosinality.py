@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from visualizer.errors import first_line
 from visualizer.models.base import CheckpointError
 from visualizer.models.stylegan2 import StyleGAN2, StyleGAN2Config
 
@@ -35,8 +36,7 @@ def read_checkpoint(path: Path) -> dict:
         with torch.serialization.safe_globals([argparse.Namespace]):
             data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises UnpicklingError, RuntimeError, ... for refused or damaged files
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"checkpoint {path} cannot be read safely: {first[:200]}") from None
+        raise CheckpointError(f"checkpoint {path} cannot be read safely: {first_line(exc)[:200]}") from None
     if not isinstance(data, dict) or not isinstance(data.get("g_ema"), dict):
         raise CheckpointError(f"checkpoint {path} has no 'g_ema' generator; expected a rosinality/stylegan2-pytorch "
                               "checkpoint (or use one of the other formats, see the README)")
@@ -109,8 +109,7 @@ def stylegan2_from_rosinality(path: Path) -> StyleGAN2:
                 mine[name] = buffer
         net.load_state_dict({k: v.float() for k, v in mine.items()}, strict=True)
     except (KeyError, ValueError, IndexError, RuntimeError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{path} is not a StyleGAN2 generator we can read: {first[:200]}") from None
+        raise CheckpointError(f"{path} is not a StyleGAN2 generator we can read: {first_line(exc)[:200]}") from None
     with torch.no_grad():
         avg = data.get("latent_avg")
         if isinstance(avg, torch.Tensor) and avg.numel() == cfg.w_dim:

@@ -126,6 +126,7 @@ class VisVAEGenerator:
         """Build from a checkpoint's tensors and metadata (see ``visualizer.models.io``)."""
         import json
 
+        from visualizer.errors import first_line
         from visualizer.models.base import CheckpointError
 
         try:
@@ -137,8 +138,7 @@ class VisVAEGenerator:
             if mean.shape != (cfg.latent_dim,) or chol.shape != (cfg.latent_dim, cfg.latent_dim):
                 raise ValueError("prior tensors have the wrong shape")
         except (KeyError, ValueError, RuntimeError, TypeError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise CheckpointError(f"checkpoint {source} is damaged: {first[:200]}") from None
+            raise CheckpointError(f"checkpoint {source} is damaged: {first_line(exc)[:200]}") from None
         return cls(decoder, cfg, mean, chol, device=device, source=str(source))
 
     @property
@@ -151,5 +151,6 @@ class VisVAEGenerator:
         return self._prior_mean + eps @ self._prior_chol.T
 
     @torch.inference_mode()
-    def __call__(self, latents: Tensor) -> Tensor:
+    def __call__(self, latents: Tensor, noise_scale: Tensor | None = None) -> Tensor:
+        """``noise_scale`` is for layered generators; a VisVAE has no noise inputs and ignores it."""
         return self._decoder(latents.to(self.device, torch.float32))
