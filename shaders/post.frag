@@ -1,17 +1,18 @@
 #version 330
 // Post-processing of one generated frame: zoom, flowing warp, bicubic (or bilinear) upscale,
 // hue rotation, flash and vignette. Every effect is driven by a uniform the Mapper sets.
+// The loader defines BICUBIC, BLEND and GRAIN (0 or 1) after the #version line: compile-time
+// switches, because a software rasteriser runs both sides of a branch on a uniform.
 uniform sampler2D u_frame;     // newest generated image, RGB
 uniform sampler2D u_prev;      // the one before it (live mode blends the two)
 uniform float u_mix;           // 1 = only u_frame; below 1 fades in from u_prev
 uniform vec2 u_frame_size;     // size of both in texels
-uniform bool u_bicubic;        // true: Catmull-Rom upscale (video); false: the GPU's bilinear (cheap, live)
 uniform float u_time;          // seconds
 uniform float u_flash;         // 0..1.5, amount of u_flash_color added
 uniform vec3 u_flash_color;    // RGB 0..1
 uniform float u_zoom;          // magnification, 1 = none
 uniform float u_warp;          // distortion strength, 0 = none
-uniform float u_hue;           // hue rotation in turns
+uniform mat3 u_hue_matrix;     // hue rotation: RGB -> YIQ, rotate I/Q, -> RGB (built on the CPU)
 uniform float u_vignette;      // corner darkening 0..1
 uniform float u_grain;         // film grain amplitude, 0 = none
 
@@ -45,24 +46,18 @@ vec3 sample_bicubic(sampler2D image, vec2 uv) {
     return acc;
 }
 
+// BICUBIC 1: Catmull-Rom upscale (videos); 0: the GPU's bilinear filter (one tap, live).
 vec3 sample_frame(sampler2D image, vec2 uv) {
-    return u_bicubic ? sample_bicubic(image, uv) : texture(image, uv).rgb;
+#if BICUBIC
+    return sample_bicubic(image, uv);
+#else
+    return texture(image, uv).rgb;
+#endif
 }
 
 // Mirror coordinates outside 0..1 so zooming out or warping never shows a hard edge.
 vec2 mirror(vec2 uv) {
     return 1.0 - abs(1.0 - mod(uv, 2.0));
-}
-
-vec3 rotate_hue(vec3 rgb, float turns) {
-    // Rotate chroma around the luma axis in YIQ space; luma is unchanged.
-    const mat3 to_yiq = mat3(0.299, 0.596, 0.211, 0.587, -0.274, -0.523, 0.114, -0.322, 0.312);
-    const mat3 to_rgb = mat3(1.0, 1.0, 1.0, 0.956, -0.272, -1.106, 0.621, -0.647, 1.703);
-    vec3 yiq = to_yiq * rgb;
-    float a = 6.28318530718 * turns;
-    float c = cos(a), s = sin(a);
-    yiq.yz = vec2(c * yiq.y - s * yiq.z, s * yiq.y + c * yiq.z);
-    return to_rgb * yiq;
 }
 
 // Deterministic per-pixel noise in 0..1 (same frame, same grain: renders stay reproducible).
@@ -76,13 +71,15 @@ void main() {
     vec2 uv = 0.5 + (v_uv - 0.5) / max(u_zoom, 1e-3);
     uv += u_warp * 0.03 * vec2(sin(uv.y * 9.0 + u_time * 1.3), cos(uv.x * 7.0 - u_time * 1.1));
     vec3 color = sample_frame(u_frame, mirror(uv));
-    if (u_mix < 1.0) {
-        // A generator slower than the display: cross-fade so motion stays smooth.
-        color = mix(sample_frame(u_prev, mirror(uv)), color, u_mix);
-    }
-    color = rotate_hue(color, u_hue);
+#if BLEND
+    // A generator slower than the display: cross-fade so motion stays smooth.
+    color = mix(sample_frame(u_prev, mirror(uv)), color, u_mix);
+#endif
+    color = u_hue_matrix * color;
     color += u_flash * u_flash_color;
+#if GRAIN
     color += (hash(gl_FragCoord.xy + fract(u_time * 7.13) * 101.0) - 0.5) * u_grain;
+#endif
     float r = length(v_uv - 0.5) * 1.4142;
     color *= 1.0 - u_vignette * smoothstep(0.4, 1.0, r);
     f_color = vec4(clamp(color, 0.0, 1.0), 1.0);

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -29,6 +30,9 @@ from visualizer.render.video import VideoWriter, check_output_path
 from visualizer.settings import Settings
 
 
+ENCODER_QUEUE = 8  # frames shaded but not yet encoded, at most
+
+
 @dataclass(frozen=True)
 class RenderResult:
     """What a render produced and how long it took."""
@@ -38,8 +42,8 @@ class RenderResult:
     audio_duration_s: float
     wall_s: float
     # Busy seconds per stage (analysis, mapping, generator, compositor, encoder) and the time the
-    # main thread waited for the generator; the generator overlaps the others, so these add up
-    # to more than wall_s.
+    # main thread waited for the generator or the encoder; the generator and the encoder run
+    # beside the compositor, so these add up to more than wall_s.
     stage_s: dict[str, float]
 
     @property
@@ -111,9 +115,19 @@ class OfflineRenderer:
             return images
 
         compositor = Compositor(size)
-        # The generator works one batch ahead in a second thread (torch releases the GIL), so
-        # shading and encoding overlap with generating the next frames.
+        # Three stages overlap: the generator works one batch ahead in its own thread, the main
+        # thread (which owns the OpenGL context) shades, and the encoder takes finished frames
+        # in a third; torch and FFmpeg release the GIL while they work. The encoder's queue
+        # is bounded, so memory stays flat when it is the slowest stage.
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="generator")
+        encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="encoder")
+        pending: deque[Future] = deque()
+
+        def encode(writer: VideoWriter, pixels: np.ndarray) -> None:
+            t0 = time.perf_counter()
+            writer.write(pixels)
+            stages["encoder"] += time.perf_counter() - t0
+
         try:
             with VideoWriter(output, size, s.render.fps, clip, crf=s.render.crf, preset=s.render.preset,
                              audio_bitrate_kbps=s.render.audio_bitrate_kbps) as writer:
@@ -125,13 +139,18 @@ class OfflineRenderer:
                         ahead = pool.submit(generate, *batches[i + 1])
                     for image, u in zip(images, uniforms[first:last]):
                         compositor.draw(image, u.as_dict())
-                        pixels = compositor.read()
+                        pending.append(encoder.submit(encode, writer, compositor.read()))
                         lap("compositor")
-                        writer.write(pixels)
-                        lap("encoder")
+                        while len(pending) > ENCODER_QUEUE or (pending and pending[0].done()):
+                            pending.popleft().result()  # raises what the encoder raised
+                        lap("waiting")
                     on_frames(last - first)
+                while pending:
+                    pending.popleft().result()
+                lap("waiting")
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            for jobs in (pool, encoder):
+                jobs.shutdown(wait=True, cancel_futures=True)
             compositor.release()
         lap("encoder")  # flushing the encoders on close
         return RenderResult(path=Path(output), frames=frames, audio_duration_s=clip.duration_s,

@@ -164,3 +164,18 @@ def test_noise_mappings_scale_the_chosen_layers(keyframes):
     plain = Mapper(from_dict(data), keyframes)  # a model without layers has no noise to scale
     plain.step(hit(0.0, strength=0.0, treble=0.5), 1 / 30)
     assert plain.noise_scale is None
+
+
+def test_hue_rotation_keeps_luma_and_a_full_turn_is_none():
+    from visualizer.mapping.mapper import hue_rotation
+
+    def matrix(turns):  # the uniform is column-major, as GLSL reads a mat3
+        return np.array(hue_rotation(turns)).reshape(3, 3).T
+
+    np.testing.assert_allclose(matrix(0.0), np.eye(3), atol=1e-12)
+    np.testing.assert_allclose(matrix(1.0), np.eye(3), atol=1e-12)
+    red = np.array([1.0, 0.0, 0.0])
+    luma = np.array([0.299, 0.587, 0.114])
+    for turns in (0.1, 1 / 3, 0.5):
+        assert luma @ (matrix(turns) @ red) == pytest.approx(luma @ red)
+    assert np.argmax(matrix(1 / 3) @ red) != 0  # a third of a turn moves red's hue away from red

@@ -29,9 +29,21 @@ class Uniforms:
     def as_dict(self) -> dict[str, float | tuple[float, ...]]:
         return {
             "u_time": self.time_s, "u_flash": self.flash, "u_zoom": self.zoom, "u_warp": self.warp,
-            "u_hue": self.hue, "u_vignette": self.vignette, "u_grain": self.grain,
+            "u_hue_matrix": hue_rotation(self.hue), "u_vignette": self.vignette, "u_grain": self.grain,
             "u_flash_color": self.flash_color,
         }
+
+
+_RGB_TO_YIQ = np.array([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
+_YIQ_TO_RGB = np.linalg.inv(_RGB_TO_YIQ)
+
+
+def hue_rotation(turns: float) -> tuple[float, ...]:
+    """The 3x3 RGB matrix that rotates hue by ``turns`` (chroma turns around the luma axis in YIQ
+    space, luma unchanged), column-major as a GLSL ``mat3`` uniform takes it."""
+    c, s = np.cos(2 * np.pi * turns), np.sin(2 * np.pi * turns)
+    rotate = np.array([[1.0, 0.0, 0.0], [0.0, c, -s], [0.0, s, c]])
+    return tuple((_YIQ_TO_RGB @ rotate @ _RGB_TO_YIQ).T.ravel().tolist())
 
 
 class _Route:

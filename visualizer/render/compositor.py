@@ -19,13 +19,18 @@ class GraphicsError(UserError):
     """No usable OpenGL: missing libraries, no display, or a shader that does not compile."""
 
 
-def load_shader(name: str, shader_dir: Path = SHADER_DIR) -> str:
-    """The source of ``shaders/<name>``."""
+def load_shader(name: str, shader_dir: Path = SHADER_DIR, defines: dict[str, int] | None = None) -> str:
+    """The source of ``shaders/<name>``, with ``#define NAME value`` lines after its ``#version`` line."""
     path = shader_dir / name
     try:
-        return path.read_text(encoding="utf-8")
+        source = path.read_text(encoding="utf-8")
     except OSError:
         raise GraphicsError(f"shader {path} is missing; reinstall the package") from None
+    if not defines:
+        return source
+    version, _, rest = source.partition("\n")
+    lines = "".join(f"#define {key} {int(value)}\n" for key, value in defines.items())
+    return f"{version}\n{lines}{rest}"
 
 
 def create_headless_context():
@@ -46,6 +51,9 @@ class Compositor:
 
     ``bicubic`` upscales the frame with a 16-tap Catmull-Rom filter (videos); without it the
     GPU's bilinear filter does it in one tap (the live window, where every millisecond counts).
+    The shader is compiled in variants, with and without the cross-fade and the film grain
+    (each on first use), so a frame pays only for the effects it shows: a frame drawn
+    without ``previous`` samples one picture, not two, and one with no grain skips the noise.
     """
 
     def __init__(self, size: tuple[int, int], *, ctx=None, fragment: str = "post.frag",
@@ -55,19 +63,29 @@ class Compositor:
         self.ctx = ctx if ctx is not None else create_headless_context()
         self.size = size
         self.bicubic = bicubic
-        try:
-            self.program = self.ctx.program(vertex_shader=load_shader("fullscreen.vert"),
-                                            fragment_shader=load_shader(fragment))
-        except moderngl.Error as exc:
-            raise GraphicsError(f"shader {fragment} failed to compile: {str(exc).strip()[:300]}") from None
+        self._fragment = fragment
         quad = np.array([-1, -1, 1, -1, -1, 1, 1, 1], dtype="f4")
         self._vbo = self.ctx.buffer(quad.tobytes())
-        self._vao = self.ctx.vertex_array(self.program, [(self._vbo, "2f", "in_position")])
+        self._programs: dict[tuple[bool, bool], tuple] = {}  # (blend, grain) -> (program, vertex array)
+        self._program(blend=False, grain=False)  # compile errors surface here, not at the first frame
         # Two textures: the newest frame and the one before, swapped rather than copied.
         self._textures: list = [None, None]
         self._uploaded: list = [None, None]  # which frame object each texture holds
         self.output = self.ctx.texture(size, 4)  # the offscreen picture, also usable as a texture
         self._fbo = self.ctx.framebuffer(color_attachments=[self.output])
+
+    def _program(self, blend: bool, grain: bool) -> tuple:
+        import moderngl
+
+        if (blend, grain) not in self._programs:
+            defines = {"BICUBIC": self.bicubic, "BLEND": blend, "GRAIN": grain}
+            try:
+                program = self.ctx.program(vertex_shader=load_shader("fullscreen.vert"),
+                                           fragment_shader=load_shader(self._fragment, defines=defines))
+            except moderngl.Error as exc:
+                raise GraphicsError(f"shader {self._fragment} failed to compile: {str(exc).strip()[:300]}") from None
+            self._programs[blend, grain] = program, self.ctx.vertex_array(program, [(self._vbo, "2f", "in_position")])
+        return self._programs[blend, grain]
 
     def _texture_for(self, frame: np.ndarray, avoid: int | None = None) -> int:
         """Index of a texture holding ``frame``, uploading it unless it is already there."""
@@ -97,15 +115,16 @@ class Compositor:
         keep = next((i for i, held in enumerate(self._uploaded) if blend and held is previous), None)
         current = self._texture_for(frame, avoid=keep)
         older = self._texture_for(previous, avoid=current) if blend else current
+        program, vao = self._program(blend, grain=uniforms.get("u_grain", 0.0) > 0.0)
         self._fbo.use()
         self._textures[current].use(0)
         self._textures[older].use(1)
-        values = dict(uniforms, u_frame=0, u_prev=1, u_mix=float(mix) if blend else 1.0, u_bicubic=self.bicubic,
+        values = dict(uniforms, u_frame=0, u_prev=1, u_mix=float(mix) if blend else 1.0,
                       u_frame_size=(float(frame.shape[1]), float(frame.shape[0])))
         for name, value in values.items():
-            if name in self.program:
-                self.program[name].value = value
-        self._vao.render(mode=self.ctx.TRIANGLE_STRIP)
+            if name in program:
+                program[name].value = value
+        vao.render(mode=self.ctx.TRIANGLE_STRIP)
 
     def read(self) -> np.ndarray:
         """The offscreen target's pixels as uint8 [H, W, 3], top row first."""
@@ -114,6 +133,7 @@ class Compositor:
         return np.frombuffer(data, dtype=np.uint8).reshape(h, w, 3)[::-1]
 
     def release(self) -> None:
-        for obj in (*self._textures, self._vao, self._vbo, self._fbo, self.output, self.program):
+        programs = [obj for program, vao in self._programs.values() for obj in (vao, program)]
+        for obj in (*self._textures, *programs, self._vbo, self._fbo, self.output):
             if obj is not None:
                 obj.release()
