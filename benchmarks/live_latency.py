@@ -66,6 +66,13 @@ def main() -> None:
     if len(latencies):
         print(f"{'audio-to-photon latency p50 (ms)':40s} {np.percentile(latencies, 50):10.1f}")
         print(f"{'audio-to-photon latency p95 (ms)':40s} {np.percentile(latencies, 95):10.1f}")
+    onset_frames = [f for f in frames if f["onset_capture"] and f.get("onset_found")]
+    if onset_frames:
+        for label, first, last in (("heard -> reported by the analysis", "onset_capture", "onset_found"),
+                                   ("reported -> taken by the display", "onset_found", "ticked"),
+                                   ("taken -> presented (draw, flip)", "ticked", "presented")):
+            part = np.array([f[last] - f[first] for f in onset_frames]) * 1000
+            print(f"{'  ' + label + ' p50/p95 (ms)':40s} {np.percentile(part, 50):5.1f} / {np.percentile(part, 95):4.1f}")
     if device_ms:
         print(f"{'device input latency (ms, reported)':40s} {float(device_ms.group(1)):10.1f}")
     print(f"{'display fps (mean)':40s} {1.0 / intervals.mean():10.1f}")

@@ -52,6 +52,11 @@ def test_the_window_flashes_with_the_clicks_a_microphone_hears(tmp_path, virtual
     assert np.mean(brighter) >= 0.8, brighter
     latencies = [f["presented"] - f["onset_capture"] for f in frames if f["onset_capture"]]
     assert 0 < np.median(latencies) < 0.5
+    # Capture times are the clicks' own: they are as far apart as the clicks were played.
+    gaps = np.diff([f["onset_capture"] for f in frames if f["onset_capture"]])
+    near = gaps[np.abs(gaps - 0.6) < 0.1]
+    assert len(near) >= 0.7 * (len(CLICKS) - 1), gaps
+    assert np.abs(near - 0.6).max() < 0.004, gaps
 
 
 def test_sigterm_and_sigint_end_the_show_cleanly(virtual_display, virtual_mic):

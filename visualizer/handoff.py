@@ -34,6 +34,11 @@ class SampleRing:
     def written(self) -> int:
         return self._written
 
+    @property
+    def read_position(self) -> int:
+        """Total samples ever written up to the end of the last ``read``."""
+        return self._read
+
     def write(self, samples: np.ndarray) -> None:
         total = len(samples)
         if total > self.capacity:  # only the newest capacity samples can be kept

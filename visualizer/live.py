@@ -24,6 +24,7 @@ import torch
 
 from visualizer.audio.analyzer import Analyzer
 from visualizer.audio.features import EVENT_NAMES, Features, FeatureTrack, silent_features
+from visualizer.audio.resample import LiveResampler
 from visualizer.engine import to_uint8_images
 from visualizer.errors import UserError
 from visualizer.handoff import LatestSlot
@@ -61,66 +62,64 @@ class FeatureFeed(_Worker):
     """Analysis thread: the source's ring -> resampler -> Analyzer -> newest Features.
 
     ``source`` is a MicInput or FilePlayback (anything with ``ring``, ``sample_rate`` and
-    ``newest_sample_time``).
+    ``clock``). Onsets carry the time they were heard, so the HUD and the latency benchmark
+    measure from the sound itself, not from the end of the analysis frame that caught it.
     """
 
     def __init__(self, source, settings: Settings, poll_s: float = 0.002) -> None:
-        import soxr
-
         self.source = source
         self.analysis_rate = settings.analysis.sample_rate
-        self._resampler = soxr.ResampleStream(source.sample_rate, self.analysis_rate, 1, dtype="float32",
-                                              quality="LQ")
+        self._resampler = LiveResampler(source.sample_rate, self.analysis_rate)
+        self._fed = 0  # source-rate samples given to the analyzer: its timeline
         self._analyzer = Analyzer(settings.analysis)
         self._poll_s = poll_s
         self._lock = threading.Lock()
         self._newest: Features = silent_features()
         self._held = dict.fromkeys(EVENT_NAMES, 0.0)  # strongest onset / beat / bar since the last take
         self._onset_capture: float | None = None  # monotonic time the held onset was heard
-        self._analysed = 0                        # analysis-rate samples fed to the analyzer
+        self._onset_found: float | None = None    # ... and when the analysis reported it
         self.level_db = -120.0
         super().__init__("analysis")
 
-    def take(self) -> tuple[Features, float | None]:
+    def take(self) -> tuple[Features, float | None, float | None]:
         """The newest features, with the strongest onset, beat and bar since the last take (events last
-        one row, and several rows may pass between two display frames), and when that onset was heard."""
+        one row, and several rows may pass between two display frames); when that onset was heard,
+        and when the analysis reported it (monotonic seconds, None without an onset)."""
         with self._lock:
             features = Features(**{**self._newest.__dict__, **self._held})
-            capture = self._onset_capture
+            capture, found = self._onset_capture, self._onset_found
             self._held = dict.fromkeys(EVENT_NAMES, 0.0)
-            self._onset_capture = None
-        return features, capture
+            self._onset_capture = self._onset_found = None
+        return features, capture, found
 
     def _run(self) -> None:
-        hop = self._analyzer.hop_length
+        ring, rate = self.source.ring, float(self.source.sample_rate)
         while not self._stop.is_set():
-            samples = self.source.ring.read()
-            heard_at = self.source.newest_sample_time
+            samples = ring.read()
             if len(samples) == 0:
                 self._stop.wait(self._poll_s)
                 continue
-            resampled = self._resampler.resample_chunk(samples)
-            first_row = self._analysed // hop
-            track: FeatureTrack = self._analyzer.process(resampled)
-            self._analysed += len(resampled)
+            end = ring.read_position        # ring index just after the newest sample read
+            written, heard_at = self.source.clock  # read after: written >= end
+            self._fed += len(samples)
+            track: FeatureTrack = self._analyzer.process(self._resampler.process(samples))
             if len(track) == 0:
                 continue
             newest = track.span(-np.inf, np.inf)
             # Events travel in the hold below, so that none is lost between two takes.
             newest = Features(**{**newest.__dict__, **dict.fromkeys(EVENT_NAMES, 0.0)})
-            onset_rows = np.flatnonzero(track.onset > 0)
+            onset_times = track.onset_times()
             with self._lock:
                 self._newest = newest
                 for name in EVENT_NAMES:
                     self._held[name] = max(self._held[name], float(getattr(track, name).max()))
                 self.level_db = float(track.loudness_db[-1])
-                if len(onset_rows):
-                    row = onset_rows[0]
-                    # The newest resampled sample was heard at heard_at; rows end hop by hop before it.
-                    row_end = (first_row + row + 1) * hop
-                    capture = heard_at - (self._analysed - row_end) / self.analysis_rate
-                    if self._onset_capture is None:
-                        self._onset_capture = capture
+                if len(onset_times) and self._onset_capture is None:
+                    # When the onset itself was heard: its place in the analyzer's timeline, as a
+                    # ring index, against the (index, time) pair the audio callback published.
+                    index = end - (self._fed - onset_times[0] * rate)
+                    self._onset_capture = heard_at - (written - index) / rate
+                    self._onset_found = time.monotonic()
 
 
 @dataclass
@@ -187,6 +186,8 @@ class Shown:
     uniforms: Uniforms
     features: Features
     onset_capture: float | None  # when the onset this frame reacts to was heard, if any
+    onset_found: float | None    # when the analysis reported it
+    ticked: float                # when this frame's features were taken
 
 
 @dataclass
@@ -246,7 +247,7 @@ class LiveSession:
     def tick(self, now: float) -> Shown:
         dt = 0.0 if self._last_tick is None else min(0.25, now - self._last_tick)
         self._last_tick = now
-        features, capture = self.feed.take()
+        features, capture, found = self.feed.take()
         latent, uniforms = self.mapper.step(features, dt)
         if not self.frozen:
             self.worker.requests.put((latent, self.mapper.noise_scale))
@@ -261,7 +262,7 @@ class LiveSession:
         return Shown(
             frame=self._current.image if self._current else None,
             previous=self._previous.image if self._previous else None,
-            mix=mix, uniforms=uniforms, features=features, onset_capture=capture,
+            mix=mix, uniforms=uniforms, features=features, onset_capture=capture, onset_found=found, ticked=now,
         )
 
 

@@ -129,12 +129,12 @@ class EffectsSettings:
 class LiveSettings:
     """The live window."""
 
-    render_scale: float = _opt(0.5, "effects are computed at this fraction of the window's resolution, then "
+    render_scale: float = _opt(0.4, "effects are computed at this fraction of the window's resolution, then "
                                     "scaled up; lower is faster on weak GPUs (read at start)", lo=0.1, hi=1.0)
     upscale: str = _opt("bilinear", "how the window enlarges generated frames: bilinear (one GPU tap, fast) or "
                                     "bicubic (sharper, as in videos; 16 taps per pixel)",
                         choices=("bilinear", "bicubic"))
-    cpu_generator_fps: float = _opt(0.0, "most frames per second a generator on the CPU may make (0 = no limit); "
+    cpu_generator_fps: float = _opt(12.0, "most frames per second a generator on the CPU may make (0 = no limit); "
                                          "a low limit leaves more of a weak CPU to the display, which cross-fades "
                                          "between generated frames (read at start)", lo=0, hi=240)
     cpu_threads: int = _opt(0, "torch threads for a CPU generator in live mode; 0 = half the cores, leaving "

@@ -37,6 +37,9 @@ class _PortAudioSource:
         self.ring = SampleRing(int(self.sample_rate * ring_seconds))
         self.stats = LiveStats()
         self.newest_sample_time = 0.0  # monotonic seconds of the newest sample in the ring
+        # (samples ever written to the ring, monotonic seconds its newest one is heard): one tuple,
+        # replaced whole, so a reader never pairs a count with another block's time.
+        self.clock: tuple[int, float] = (0, 0.0)
         self.latency_s = 0.0           # the device's reported latency
         self._stream = None
         self._clock_offset = 0.0       # time.monotonic() - stream.time
@@ -105,6 +108,7 @@ class MicInput(_PortAudioSource):
         self._mono_into_ring(indata, frames)
         # The ADC time of the block's first sample, plus its length, is when the newest was heard.
         self.newest_sample_time = time_info.inputBufferAdcTime + self._clock_offset + frames / self.sample_rate
+        self.clock = (self.ring.written, self.newest_sample_time)
 
 
 class FilePlayback(_PortAudioSource):
@@ -151,5 +155,6 @@ class FilePlayback(_PortAudioSource):
         self._mono_into_ring(chunk, n)
         self._pos += n
         self.newest_sample_time = time_info.outputBufferDacTime + self._clock_offset
+        self.clock = (self.ring.written, self.newest_sample_time + n / self.sample_rate)
         if n < frames:
             self.finished = True
