@@ -1,7 +1,8 @@
-"""Our StyleGAN2 generator against NVlabs' own code, same weights, same inputs, in one run.
+"""Our StyleGAN2 and StyleGAN3 generators against the reference code, same weights, same inputs, in one run.
 
     python benchmarks/stylegan_faithfulness.py --reference PATH/TO/stylegan2-ada-pytorch
                                                [--rosinality PATH/TO/stylegan2-pytorch]
+                                               [--stylegan3 PATH/TO/stylegan3]
 
 The reference is a checkout of github.com/NVlabs/stylegan2-ada-pytorch (its ``training``,
 ``torch_utils`` and ``dnnlib`` folders; nothing of it is in this repository). For several
@@ -13,7 +14,11 @@ the CPU, with truncation 1 and 0.7; then pickles the last one with the reference
 persistence code and loads that file with ``load_generator`` (which runs none of it).
 With ``--rosinality`` (a checkout of github.com/rosinality/stylegan2-pytorch) it does the same
 for that generator: its state dict converted by ``visualizer.models.rosinality``, truncation
-toward its ``mean_latent``, its stored noise. Acceptance: at most 1e-3.
+toward its ``mean_latent``, its stored noise. With ``--stylegan3`` (a checkout of
+github.com/NVlabs/stylegan3) it compares ``visualizer.models.stylegan3`` with its
+``networks_stylegan3.Generator`` in configs T and R (random weights, biases, input
+transforms and magnitude EMAs), checks that both design the same low-pass filters, and
+loads a pickle written by its persistence code. Acceptance: at most 1e-3.
 """
 
 from __future__ import annotations
@@ -52,6 +57,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--reference", required=True, type=Path, help="checkout of NVlabs/stylegan2-ada-pytorch")
     p.add_argument("--rosinality", type=Path, help="checkout of rosinality/stylegan2-pytorch")
+    p.add_argument("--stylegan3", type=Path, help="checkout of NVlabs/stylegan3")
     args = p.parse_args()
     sys.path.insert(0, str(args.reference))
     from training.networks import Generator as Reference  # noqa: E402 (the reference's own module)
@@ -94,6 +100,8 @@ def main() -> None:
     print(f"{'reference-written pickle':26s} {0.7:5.2f} {diff:12.2e}")
     if args.rosinality:
         worst = max(worst, check_rosinality(args.rosinality))
+    if args.stylegan3:
+        worst = max(worst, check_stylegan3(args.stylegan3))
     print(f"worst: {worst:.2e} ({'within' if worst <= 1e-3 else 'OVER'} the 1e-3 target)")
 
 
@@ -135,6 +143,77 @@ def check_rosinality(path: Path) -> float:
             label = f"rosinality {size}px x{multiplier}"
             print(f"{label:26s} {psi:5.2f} {diff:12.2e} {float(expected.abs().max()):12.3f}")
     return worst
+
+
+STYLEGAN3_CONFIGS = [  # (label, init kwargs of the reference Generator)
+    ("SG3-T 32px, 6 layers", dict(z_dim=32, w_dim=32, img_resolution=32, channel_base=1024, channel_max=32,
+                                  num_layers=6, margin_size=4)),
+    ("SG3-R 32px, 6 layers", dict(z_dim=32, w_dim=32, img_resolution=32, channel_base=2048, channel_max=64,
+                                  num_layers=6, margin_size=4, conv_kernel=1, use_radial_filters=True)),
+    ("SG3-T 128px, 14 layers", dict(z_dim=64, w_dim=64, img_resolution=128, channel_base=2048, channel_max=64)),
+    ("SG3-R 128px, 14 layers", dict(z_dim=64, w_dim=64, img_resolution=128, channel_base=4096, channel_max=128,
+                                    conv_kernel=1, use_radial_filters=True, mapping_kwargs=dict(num_layers=2))),
+]
+
+
+def check_stylegan3(path: Path) -> float:
+    import pickle
+    import tempfile
+    import types
+
+    from visualizer.models.io import load_generator
+    from visualizer.models.stylegan3 import StyleGAN3, StyleGAN3Config
+
+    for name in [m for m in sys.modules if m.split(".")[0] in ("training", "torch_utils", "dnnlib")]:
+        del sys.modules[name]  # the stylegan2-ada-pytorch checkout uses the same package names
+    try:
+        import pkg_resources  # noqa: F401 (its conv2d_gradfix imports it; new setuptools dropped it)
+    except ImportError:
+        from packaging.version import parse
+
+        sys.modules["pkg_resources"] = types.SimpleNamespace(parse_version=parse)
+    sys.path.insert(0, str(path))
+    from training.networks_stylegan3 import Generator as Reference  # noqa: E402 (the reference's own module)
+
+    worst = 0.0
+    for i, (label, kwargs) in enumerate(STYLEGAN3_CONFIGS):
+        torch.manual_seed(i)
+        kwargs = dict(kwargs, c_dim=0, img_channels=3, num_fp16_res=0)
+        ref = Reference(**kwargs).eval()
+        fresh = StyleGAN3(StyleGAN3Config.from_nvlabs_kwargs(kwargs))
+        filters = max(float((a - ref.state_dict()[k]).abs().max()) for k, a in fresh.state_dict().items()
+                      if k.endswith("_filter"))
+        gen = torch.Generator().manual_seed(100 + i)
+        with torch.no_grad():
+            for name, p in ref.named_parameters():
+                if (name.endswith("bias") and "affine" not in name) or name == "synthesis.input.affine.weight":
+                    p.copy_(0.3 * torch.randn(p.shape, generator=gen))
+            for name, b in ref.named_buffers():
+                if name.endswith("w_avg"):
+                    b.copy_(torch.randn(b.shape, generator=gen))
+                if name.endswith("magnitude_ema"):
+                    b.copy_(0.5 + torch.rand(b.shape, generator=gen))
+        ours = StyleGAN3(StyleGAN3Config.from_nvlabs_kwargs(kwargs)).eval()
+        ours.load_state_dict(ref.state_dict(), strict=True)
+        z = torch.randn(4, kwargs["z_dim"], generator=torch.Generator().manual_seed(7))
+        for psi in (1.0, 0.7):
+            with torch.no_grad():
+                expected = ref(z, None, truncation_psi=psi, noise_mode="const")
+                got = ours(z, truncation=psi)
+            diff = float((expected - got).abs().max())
+            worst = max(worst, diff)
+            print(f"{label:26s} {psi:5.2f} {diff:12.2e} {float(expected.abs().max()):12.3f}")
+        print(f"{label + ', filter design':26s} {'':5s} {filters:12.2e}")
+        worst = max(worst, filters)
+    with tempfile.TemporaryDirectory() as tmp:
+        pkl = Path(tmp) / "stylegan3-snapshot.pkl"
+        with open(pkl, "wb") as fh:
+            pickle.dump({"G_ema": ref.requires_grad_(False), "augment_pipe": None}, fh)
+        loaded = load_generator(pkl, device="cpu")
+        with torch.no_grad():
+            diff = float((ref(z, None, truncation_psi=0.7) - loaded.from_z(z, truncation=0.7)).abs().max())
+    print(f"{'reference-written SG3 pickle':26s} {0.7:5.2f} {diff:12.2e}")
+    return max(worst, diff)
 
 
 if __name__ == "__main__":

@@ -223,10 +223,10 @@ def cmd_analyze(argv: list[str]) -> int:
 def cmd_convert(argv: list[str]) -> int:
     p = argparse.ArgumentParser(
         prog="visualizer convert",
-        description="Convert a StyleGAN2 network (an NVlabs stylegan2-ada-pytorch network-*.pkl, read without "
-                    "running any code from it, or a rosinality/stylegan2-pytorch .pt checkpoint) to our safetensors "
-                    "format, which loads faster and safely anywhere.")
-    p.add_argument("input", help="network pickle, rosinality .pt, or one of our StyleGAN2 .safetensors files")
+        description="Convert a StyleGAN2 or StyleGAN3 network (an NVlabs stylegan2-ada-pytorch or stylegan3 "
+                    "network-*.pkl, read without running any code from it, or a rosinality/stylegan2-pytorch .pt "
+                    "checkpoint) to our safetensors format, which loads faster and safely anywhere.")
+    p.add_argument("input", help="network pickle, rosinality .pt, or one of our StyleGAN .safetensors files")
     p.add_argument("output", help="the .safetensors file to write")
     args = p.parse_args(argv)
     from visualizer.models.io import convert_checkpoint

@@ -16,6 +16,7 @@ from visualizer.models.base import CheckpointError, Generator
 
 VISVAE_FORMAT = "visualizer-visvae"
 STYLEGAN2_FORMAT = "visualizer-stylegan2"
+STYLEGAN3_FORMAT = "visualizer-stylegan3"
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CHECKPOINT = PACKAGE_ROOT / "checkpoints" / "visvae-wallpapers-256.safetensors"
 
@@ -43,13 +44,16 @@ def save_visvae(path: Path, model, latent_mean: torch.Tensor, latent_chol: torch
     tmp.replace(path)
 
 
-def save_stylegan2(path: Path, net, source: str = "", dtype: torch.dtype = torch.float32) -> None:
-    """Write a StyleGAN2 network in our format: its tensors by name + the config as JSON."""
+def save_stylegan(path: Path, net, source: str = "", dtype: torch.dtype = torch.float32) -> None:
+    """Write a StyleGAN2 or StyleGAN3 network in our format: its tensors by name + the config as JSON."""
     from safetensors.torch import save_file
+
+    from visualizer.models.stylegan3 import StyleGAN3
 
     tensors = {k: v.detach().to(dtype if v.is_floating_point() else v.dtype).contiguous()
                for k, v in net.state_dict().items()}
-    metadata = {"format": STYLEGAN2_FORMAT, "config": json.dumps(net.cfg.to_dict()), "source": str(source)}
+    family = STYLEGAN3_FORMAT if isinstance(net, StyleGAN3) else STYLEGAN2_FORMAT
+    metadata = {"format": family, "config": json.dumps(net.cfg.to_dict()), "source": str(source)}
     path = Path(path)
     tmp = path.with_suffix(path.suffix + ".tmp")
     try:
@@ -59,29 +63,38 @@ def save_stylegan2(path: Path, net, source: str = "", dtype: torch.dtype = torch
         raise CheckpointError(f"cannot write {path} ({exc.strerror or exc}); choose another output file") from None
 
 
-def stylegan2_from_pickle(path: Path):
-    """Our StyleGAN2 network with the weights of an NVlabs network pickle's G_ema (read as data only)."""
+def stylegan_from_pickle(path: Path):
+    """Our StyleGAN2 or StyleGAN3 network with the weights of an NVlabs network pickle's G_ema (read as
+    data only); which one is told by the tensors (a StyleGAN3 synthesis starts with Fourier features)."""
     from visualizer.models.pickles import network_from_pickle
     from visualizer.models.stylegan2 import StyleGAN2, StyleGAN2Config
+    from visualizer.models.stylegan3 import StyleGAN3, StyleGAN3Config
 
     record = network_from_pickle(path)
     state = record.state_dict()
-    if any(k.startswith("synthesis.input.") for k in state):
-        raise CheckpointError(f"{path} is a StyleGAN3 network; only StyleGAN2 (stylegan2-ada-pytorch) pickles "
-                              "are supported so far")
+    third = any(k.startswith("synthesis.input.") for k in state)
+    family = "StyleGAN3" if third else "StyleGAN2"
     try:
-        net = StyleGAN2(StyleGAN2Config.from_nvlabs_kwargs(record.init_kwargs))
+        if third:
+            net = StyleGAN3(StyleGAN3Config.from_nvlabs_kwargs(record.init_kwargs))
+        else:
+            net = StyleGAN2(StyleGAN2Config.from_nvlabs_kwargs(record.init_kwargs))
         net.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
     except (KeyError, ValueError, TypeError, RuntimeError) as exc:
-        raise CheckpointError(f"{path} is not a StyleGAN2 generator we can read: {first_line(exc)[:200]}") from None
+        raise CheckpointError(f"{path} is not a {family} generator we can read: {first_line(exc)[:200]}") from None
     return net
 
 
-def stylegan2_from_safetensors(path: Path, tensors: dict, metadata: dict):
+def stylegan_from_safetensors(path: Path, tensors: dict, metadata: dict):
     from visualizer.models.stylegan2 import StyleGAN2, StyleGAN2Config
+    from visualizer.models.stylegan3 import StyleGAN3, StyleGAN3Config
 
     try:
-        net = StyleGAN2(StyleGAN2Config.from_dict(json.loads(metadata["config"])))
+        config = json.loads(metadata["config"])
+        if metadata.get("format") == STYLEGAN3_FORMAT:
+            net = StyleGAN3(StyleGAN3Config.from_dict(config))
+        else:
+            net = StyleGAN2(StyleGAN2Config.from_dict(config))
         net.load_state_dict({k: v.float() for k, v in tensors.items()}, strict=True)
     except (KeyError, ValueError, TypeError, RuntimeError) as exc:
         raise CheckpointError(f"checkpoint {path} is damaged: {first_line(exc)[:200]}") from None
@@ -130,29 +143,29 @@ def load_generator(path: str | Path | None = None, *, device: str = "auto") -> G
         raise CheckpointError(f"checkpoint not found: {path}; pass --model with an existing file")
     resolved = resolve_device(device)
     from visualizer.models.pickles import is_pickle
-    from visualizer.models.stylegan2 import StyleGAN2Generator
-
     from visualizer.models.rosinality import is_torch_zip, stylegan2_from_rosinality
+    from visualizer.models.stylegan2 import StyleGANGenerator
 
     if is_pickle(path):  # NVlabs network-*.pkl, read as data only (visualizer.models.pickles)
-        return StyleGAN2Generator(stylegan2_from_pickle(path), device=resolved, source=str(path))
+        return StyleGANGenerator(stylegan_from_pickle(path), device=resolved, source=str(path))
     if is_torch_zip(path):  # rosinality/stylegan2-pytorch .pt, read with torch.load(weights_only=True)
-        return StyleGAN2Generator(stylegan2_from_rosinality(path), device=resolved, source=str(path))
+        return StyleGANGenerator(stylegan2_from_rosinality(path), device=resolved, source=str(path))
     tensors, metadata = read_safetensors(path)
     family = metadata.get("format")
     if family == VISVAE_FORMAT:
         return VisVAEGenerator.from_tensors(tensors, metadata, device=resolved, source=path)
-    if family == STYLEGAN2_FORMAT:
-        return StyleGAN2Generator(stylegan2_from_safetensors(path, tensors, metadata), device=resolved,
-                                  source=str(path))
+    if family in (STYLEGAN2_FORMAT, STYLEGAN3_FORMAT):
+        return StyleGANGenerator(stylegan_from_safetensors(path, tensors, metadata), device=resolved,
+                                 source=str(path))
     raise CheckpointError(
-        f"checkpoint {path} has unknown format {family!r}; expected a visualizer safetensors file (VisVAE or "
-        "StyleGAN2), an NVlabs StyleGAN2 network pickle or a rosinality StyleGAN2 .pt checkpoint"
+        f"checkpoint {path} has unknown format {family!r}; expected a visualizer safetensors file (VisVAE, "
+        "StyleGAN2 or StyleGAN3), an NVlabs StyleGAN2/StyleGAN3 network pickle or a rosinality StyleGAN2 "
+        ".pt checkpoint"
     )
 
 
 def convert_checkpoint(source: Path, target: Path) -> Path:
-    """Write the StyleGAN2 network in ``source`` (NVlabs pickle, rosinality .pt or ours) to ``target`` in our format."""
+    """Write the StyleGAN network in ``source`` (NVlabs pickle, rosinality .pt or ours) to ``target`` in our format."""
     from visualizer.models.pickles import is_pickle
     from visualizer.models.rosinality import is_torch_zip, stylegan2_from_rosinality
 
@@ -163,15 +176,15 @@ def convert_checkpoint(source: Path, target: Path) -> Path:
     if not target.parent.is_dir():
         raise CheckpointError(f"output folder {target.parent} does not exist; create it or choose another output")
     if is_pickle(source):
-        net = stylegan2_from_pickle(source)
+        net = stylegan_from_pickle(source)
     elif is_torch_zip(source):
         net = stylegan2_from_rosinality(source)
     else:
         tensors, metadata = read_safetensors(source)
-        if metadata.get("format") != STYLEGAN2_FORMAT:
+        if metadata.get("format") not in (STYLEGAN2_FORMAT, STYLEGAN3_FORMAT):
             raise CheckpointError(f"{source} is already in our format ({metadata.get('format')}); nothing to convert")
-        net = stylegan2_from_safetensors(source, tensors, metadata)
-    save_stylegan2(target, net, source=source.name)
+        net = stylegan_from_safetensors(source, tensors, metadata)
+    save_stylegan(target, net, source=source.name)
     return target
 
 

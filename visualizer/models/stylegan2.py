@@ -264,6 +264,17 @@ class SynthesisNetwork(nn.Module):
             i += n
         return out
 
+    def layer_groups(self) -> dict[str, tuple[int, int]]:
+        """Index ranges [lo, hi) of the w inputs by the resolution they shape: coarse 4-8 px (pose,
+        layout), middle 16-32 px, fine 64 px and up (texture, colour); the last toRGB counts as fine."""
+        ranges = self.layer_ranges()
+
+        def end_of(res: int) -> int:  # first w after the convolutions of the blocks up to res
+            return min((hi - 1 for r, (_, hi) in ranges.items() if r == res), default=self.num_ws)
+
+        coarse, middle = end_of(8), end_of(32)
+        return {"all": (0, self.num_ws), "coarse": (0, coarse), "middle": (coarse, middle), "fine": (middle, self.num_ws)}
+
     def forward(self, ws: torch.Tensor, noise: str = "const", noise_scale: torch.Tensor | None = None) -> torch.Tensor:
         """``noise_scale`` [B, num_ws] optionally scales each sample's noise per layer (audio-modulated noise)."""
         scale = (noise_scale.to(ws.device, torch.float32) if noise_scale is not None
@@ -289,11 +300,12 @@ class StyleGAN2(nn.Module):
         return self.synthesis(self.mapping(z, truncation), noise=noise, noise_scale=noise_scale)
 
 
-class StyleGAN2Generator:
-    """A StyleGAN2 network as a ``Generator``: latents are z [B, z_dim] ~ N(0, I); ``truncation``
-    pulls w toward the network's average w (1 = none), as the settings' walk.truncation asks."""
+class StyleGANGenerator:
+    """A StyleGAN2 or StyleGAN3 network (``visualizer.models.stylegan3``) as a ``Generator``: latents
+    are z [B, z_dim] ~ N(0, I); ``truncation`` pulls w toward the network's average w (1 = none),
+    as the settings' walk.truncation asks."""
 
-    def __init__(self, net: StyleGAN2, *, device: torch.device, source: str = "", truncation: float = 1.0) -> None:
+    def __init__(self, net: nn.Module, *, device: torch.device, source: str = "", truncation: float = 1.0) -> None:
         self.net = net.to(device).eval().requires_grad_(False)
         self.cfg = net.cfg
         self.latent_dim = net.cfg.z_dim
@@ -308,16 +320,9 @@ class StyleGAN2Generator:
 
     @property
     def layer_groups(self) -> dict[str, tuple[int, int]]:
-        """Index ranges [lo, hi) of the w inputs by the resolution they shape: coarse 4-8 px (pose,
-        layout), middle 16-32 px, fine 64 px and up (texture, colour); the last toRGB counts as fine."""
-        ranges = self.net.synthesis.layer_ranges()
-        count = self.net.num_ws
-
-        def end_of(res: int) -> int:  # first w after the convolutions of the blocks up to res
-            return min((hi - 1 for r, (_, hi) in ranges.items() if r == res), default=count)
-
-        coarse, middle = end_of(8), end_of(32)
-        return {"all": (0, count), "coarse": (0, coarse), "middle": (coarse, middle), "fine": (middle, count)}
+        """Index ranges [lo, hi) of the w inputs: "all", "coarse", "middle", "fine" (see each synthesis
+        network's ``layer_groups``)."""
+        return self.net.synthesis.layer_groups()
 
     def sample_latents(self, count: int, *, seed: int) -> torch.Tensor:
         return torch.randn((count, self.latent_dim), generator=torch.Generator().manual_seed(int(seed)))
@@ -325,7 +330,8 @@ class StyleGAN2Generator:
     @torch.inference_mode()
     def from_z(self, z: torch.Tensor, truncation: float = 1.0, noise: str = "const",
                noise_scale: torch.Tensor | None = None) -> torch.Tensor:
-        """Images [B, C, H, W] (about -1..1, not clipped) exactly as NVlabs' ``G(z, None, truncation, noise_mode)``.
+        """Images [B, C, H, W] (about -1..1, not clipped) exactly as NVlabs' ``G(z, None, truncation, noise_mode)``
+        (StyleGAN3 networks have no noise inputs and ignore ``noise`` and ``noise_scale``).
 
         ``z`` [B, z_dim], or [B, num_ws, z_dim] for one z per layer (W+: layer i takes the w of its own z);
         ``noise_scale`` [B, num_ws] multiplies each layer's noise.
