@@ -24,7 +24,7 @@ from visualizer.audio.sources import AudioClip, load_audio
 from visualizer.mapping.mapper import Mapper, Uniforms
 from visualizer.mapping.walk import Keyframes
 from visualizer.models.base import Generator
-from visualizer.models.io import load_generator
+from visualizer.models.io import apply_model_settings, load_generator
 from visualizer.render.compositor import Compositor
 from visualizer.render.video import VideoWriter, check_output_path
 from visualizer.settings import Settings
@@ -167,8 +167,7 @@ def render_file(input_path: str | Path, output_path: str | Path, settings: Setti
     clip = load_audio(input_path)
     if generator is None:
         generator = load_generator(settings.model.checkpoint or None, device=settings.model.device)
-        if hasattr(generator, "truncation"):  # StyleGAN: truncation toward the average w
-            generator.truncation = settings.walk.truncation
+        apply_model_settings(generator, settings)
     renderer = OfflineRenderer(settings, generator)
     show = sys.stderr.isatty() if progress is None else progress
     from tqdm import tqdm

@@ -31,6 +31,7 @@ from visualizer.handoff import LatestSlot
 from visualizer.mapping.mapper import Mapper, Uniforms
 from visualizer.mapping.walk import Keyframes
 from visualizer.models.base import Generator
+from visualizer.models.io import apply_model_settings
 from visualizer.settings import Settings
 
 
@@ -241,8 +242,7 @@ class LiveSession:
             self.mapper.keyframes = self._keyframes()
         self.settings = settings
         self.mapper.update_settings(settings)
-        if hasattr(self.generator, "truncation"):  # StyleGAN: truncation toward the average w
-            self.generator.truncation = settings.walk.truncation
+        apply_model_settings(self.generator, settings)
 
     def tick(self, now: float) -> Shown:
         dt = 0.0 if self._last_tick is None else min(0.25, now - self._last_tick)
@@ -335,8 +335,7 @@ def run_live(input_spec: str, settings: Settings, *, settings_path=None, device=
         check_display()  # before opening audio devices or loading the model
         source = MicInput(device) if input_spec == "mic" else FilePlayback(load_audio(input_spec), device)
         generator = load_generator(settings.model.checkpoint or None, device=settings.model.device)
-        if hasattr(generator, "truncation"):  # StyleGAN: truncation toward the average w
-            generator.truncation = settings.walk.truncation
+        apply_model_settings(generator, settings)
         if generator.device.type == "cpu":
             # The display (software GL on machines without a GPU) and the audio need cores too.
             torch.set_num_threads(settings.live.cpu_threads or max(1, (os.cpu_count() or 2) // 2))

@@ -79,6 +79,9 @@ class ModelSettings:
     checkpoint: str = _opt("", "generator checkpoint file (relative paths start at the settings file's folder); "
                                "empty for the bundled default model")
     device: str = _opt("auto", "auto (CUDA when there is a GPU), cpu, cuda or cuda:N")
+    precision: str = _opt("auto", "number format of a StyleGAN synthesis network: auto (fp16 on CUDA, fp32 on "
+                                  "the CPU), fp32, fp16 or bf16; the mapping network always runs in fp32",
+                          choices=("auto", "fp32", "fp16", "bf16"))
 
 
 @dataclass(frozen=True)

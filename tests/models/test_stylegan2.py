@@ -193,3 +193,16 @@ def test_noise_scale_per_sample_and_layer(net):
     images = g.from_z(z, noise_scale=louder)
     torch.testing.assert_close(images[0], g.from_z(z)[0], rtol=0, atol=0)
     assert float((images[1] - images[0]).abs().mean()) > 1e-3
+
+
+@pytest.mark.parametrize("precision, tolerance", [("fp16", 0.005), ("bf16", 0.03)])
+def test_reduced_precision_synthesis_stays_close_to_fp32(net, precision, tolerance):
+    g = StyleGANGenerator(net, device=torch.device("cpu"))
+    z = torch.randn(4, 16)
+    assert g.synthesis_dtype == torch.float32  # "auto" on the CPU; fp16 on CUDA
+    expected = g.from_z(z, truncation=0.7)
+    g.precision = precision
+    got = g.from_z(z, truncation=0.7)
+    assert got.dtype == torch.float32
+    # Relative RMS error: the mapping, styles and Fourier features stay fp32, convolutions drop precision.
+    assert float((got - expected).square().mean().sqrt() / expected.square().mean().sqrt()) < tolerance

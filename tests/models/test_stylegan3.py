@@ -143,3 +143,17 @@ def test_a_video_renders_with_a_stylegan3_pickle(tmp_path):
         frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
     assert len(frames) >= 18 and frames[0].shape == (64, 64, 3)
     assert max(float(abs(a.astype(int) - b.astype(int)).mean()) for a, b in zip(frames, frames[1:])) > 0.5
+
+
+@pytest.mark.parametrize("precision, tolerance", [("fp16", 0.005), ("bf16", 0.03)])
+def test_reduced_precision_synthesis_stays_close_to_fp32(net, precision, tolerance):
+    _, model = net
+    g = StyleGANGenerator(model, device=torch.device("cpu"))
+    z = torch.randn(4, 16)
+    assert g.synthesis_dtype == torch.float32  # "auto" on the CPU; fp16 on CUDA
+    expected = g.from_z(z, truncation=0.7)
+    g.precision = precision
+    got = g.from_z(z, truncation=0.7)
+    assert got.dtype == torch.float32
+    # Relative RMS error: the mapping, styles and Fourier features stay fp32, convolutions drop precision.
+    assert float((got - expected).square().mean().sqrt() / expected.square().mean().sqrt()) < tolerance

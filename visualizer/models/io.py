@@ -188,6 +188,15 @@ def convert_checkpoint(source: Path, target: Path) -> Path:
     return target
 
 
+def apply_model_settings(generator: Generator, settings) -> None:
+    """Hand a generator the settings its family reads while running: StyleGAN's truncation toward
+    the average w (``walk.truncation``) and its synthesis precision (``model.precision``)."""
+    if hasattr(generator, "truncation"):
+        generator.truncation = settings.walk.truncation
+    if hasattr(generator, "precision"):
+        generator.precision = settings.model.precision
+
+
 def resolve_device(device: str) -> torch.device:
     """'auto' -> CUDA when available, else CPU; anything else is checked for availability."""
     if device == "auto":

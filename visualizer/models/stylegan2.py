@@ -113,9 +113,12 @@ class FullyConnected(nn.Module):
         self.bias_gain = lr_multiplier
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.matmul((self.weight * self.weight_gain).t())
-        bias = self.bias * self.bias_gain
-        return leaky_relu_bias(x, bias) if self.activation == "lrelu" else x + bias
+        # Always fp32, also under autocast: styles and w set every weight of a layer, and the
+        # mixed-precision path (fp16 on CUDA) keeps reduced precision for the convolutions.
+        with torch.autocast(x.device.type, enabled=False):
+            x = x.float().matmul((self.weight * self.weight_gain).t())
+            bias = self.bias * self.bias_gain
+            return leaky_relu_bias(x, bias) if self.activation == "lrelu" else x + bias
 
 
 class MappingNetwork(nn.Module):
@@ -305,7 +308,8 @@ class StyleGANGenerator:
     are z [B, z_dim] ~ N(0, I); ``truncation`` pulls w toward the network's average w (1 = none),
     as the settings' walk.truncation asks."""
 
-    def __init__(self, net: nn.Module, *, device: torch.device, source: str = "", truncation: float = 1.0) -> None:
+    def __init__(self, net: nn.Module, *, device: torch.device, source: str = "", truncation: float = 1.0,
+                 precision: str = "auto") -> None:
         self.net = net.to(device).eval().requires_grad_(False)
         self.cfg = net.cfg
         self.latent_dim = net.cfg.z_dim
@@ -313,6 +317,21 @@ class StyleGANGenerator:
         self.device = device
         self.source = source
         self.truncation = truncation
+        self.precision = precision
+
+    @property
+    def synthesis_dtype(self) -> torch.dtype:
+        """What ``precision`` means here: "auto" is fp16 on CUDA (as NVlabs runs its high
+        resolutions, with the convolution outputs clamped) and fp32 on the CPU."""
+        names = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+        if self.precision == "auto":
+            return torch.float16 if self.device.type == "cuda" else torch.float32
+        return names[self.precision]
+
+    def _synthesis(self, ws: torch.Tensor, noise: str, noise_scale: torch.Tensor | None) -> torch.Tensor:
+        dtype = self.synthesis_dtype
+        with torch.autocast(self.device.type, dtype=dtype, enabled=dtype != torch.float32):
+            return self.net.synthesis(ws, noise=noise, noise_scale=noise_scale).float()
 
     @property
     def latent_mean(self) -> torch.Tensor:
@@ -331,18 +350,19 @@ class StyleGANGenerator:
     def from_z(self, z: torch.Tensor, truncation: float = 1.0, noise: str = "const",
                noise_scale: torch.Tensor | None = None) -> torch.Tensor:
         """Images [B, C, H, W] (about -1..1, not clipped) exactly as NVlabs' ``G(z, None, truncation, noise_mode)``
-        (StyleGAN3 networks have no noise inputs and ignore ``noise`` and ``noise_scale``).
+        (StyleGAN3 networks have no noise inputs and ignore ``noise`` and ``noise_scale``); in fp32
+        unless ``precision`` asks for fp16 or bf16 synthesis, which comes back as float32 too.
 
         ``z`` [B, z_dim], or [B, num_ws, z_dim] for one z per layer (W+: layer i takes the w of its own z);
         ``noise_scale`` [B, num_ws] multiplies each layer's noise.
         """
         z = z.to(self.device, torch.float32)
         if z.ndim == 2:
-            return self.net(z, truncation=truncation, noise=noise, noise_scale=noise_scale)
+            return self._synthesis(self.net.mapping(z, truncation), noise, noise_scale)
         b, layers, dim = z.shape
         ws = self.net.mapping(z.reshape(b * layers, dim), truncation).reshape(b, layers, layers, -1)
         ws = ws.diagonal(dim1=1, dim2=2).permute(0, 2, 1)  # [B, num_ws, w_dim]: layer i from z[:, i]
-        return self.net.synthesis(ws, noise=noise, noise_scale=noise_scale)
+        return self._synthesis(ws, noise, noise_scale)
 
     def __call__(self, latents: torch.Tensor, noise_scale: torch.Tensor | None = None) -> torch.Tensor:
         return self.from_z(latents, truncation=self.truncation, noise_scale=noise_scale).clamp(-1.0, 1.0)

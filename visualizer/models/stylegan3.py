@@ -198,6 +198,10 @@ class SynthesisInput(nn.Module):
         self.register_buffer("phases", torch.rand(channels) - 0.5)
 
     def forward(self, w: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(w.device.type, enabled=False):  # phases need fp32 (sin of large arguments)
+            return self._features(w.float())
+
+    def _features(self, w: torch.Tensor) -> torch.Tensor:
         b = w.shape[0]
         t = self.affine(w)
         t = t / t[:, :2].norm(dim=1, keepdim=True)  # a pure rotation (cos, sin) and a translation
