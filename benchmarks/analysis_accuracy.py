@@ -118,7 +118,7 @@ def score(piece: Piece, result: dict) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--variant", choices=("tuning", "validation"), default="tuning",
+    parser.add_argument("--variant", choices=("tuning", "validation", "test"), default="tuning",
                         help="which evaluation set (benchmarks/analysis_set.py)")
     parser.add_argument("--set", type=Path, help="evaluation set folder (default: the variant's cache folder)")
     parser.add_argument("--files", nargs="*", help="only these pieces (by name)")

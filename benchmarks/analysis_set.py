@@ -214,14 +214,22 @@ VARIANTS = {
                    dict(piano=(80, 140), organ=96, harpsichord=120, guitar=88, harp=110, pizzicato=104, strings=76,
                         pad=84, choir=96, rock=(108, 164), funk=112, halftime=78, waltz=138, dnb=168,
                         band=(136, 96, 170, 120), change=((90, 120), (140, 112)), clicks=(90, 140))),
+    # Held out from every choice made on the other two: run once per decision, never tuned on.
+    "test": (4242,
+             ["bach/bwv161.6", "bach/bwv164.6", "bach/bwv165.6", "bach/bwv166.6", "bach/bwv168.6",
+              "bach/bwv169.7", "bach/bwv171.6", "bach/bwv172.6", "bach/bwv174.5", "bach/bwv176.6"],
+             dict(piano=(76, 128), organ=90, harpsichord=126, guitar=94, harp=118, pizzicato=98, strings=72,
+                  pad=80, choir=102, rock=(114, 172), funk=100, halftime=74, waltz=144, dnb=170,
+                  band=(124, 100, 160, 132), change=((96, 126), (144, 108)), clicks=(96, 150))),
 }
 
 
 def scores(variant: str = "tuning") -> list[Score]:
-    """The pieces of one variant of the set: "tuning" (the analyzer's constants were chosen on it)
-    or "validation" (other chorales, tempi and voicings, to check that the choice generalises)."""
+    """The pieces of one variant of the set: "tuning" (the analyzer's constants were chosen on it),
+    "validation" (other chorales, tempi and voicings, to check that the choice generalises) or
+    "test" (held out from both, to settle a choice the first two disagree on)."""
     if variant not in VARIANTS:
-        raise ValueError(f"unknown variant {variant!r}: tuning or validation")
+        raise ValueError(f"unknown variant {variant!r}: {', '.join(VARIANTS)}")
     seed, c, t = VARIANTS[variant]
     rng = np.random.default_rng(seed)
     band_kinds = ("rock", "funk", "dnb", "rock")
@@ -393,7 +401,7 @@ def default_dir(variant: str = "tuning") -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--variant", choices=("tuning", "validation"), default="tuning")
+    parser.add_argument("--variant", choices=tuple(VARIANTS), default="tuning")
     parser.add_argument("--out", type=Path, help="folder (default ~/.cache/visualizer/analysis-set-VARIANT)")
     args = parser.parse_args()
     args.out = args.out or default_dir(args.variant)

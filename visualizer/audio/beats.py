@@ -4,7 +4,7 @@ Three small stages, each fed only what has been heard:
 
 - ``TempoEstimator``: the autocorrelation of the last few seconds of onset strength
   (recent seconds weigh more), read through a comb of the first four multiples of each
-  candidate beat period, times a log-normal preference for tempi near 120 BPM. A candidate
+  candidate beat period, times a log-normal preference for tempi near 135 BPM. A candidate
   must win a few updates in a row to replace the current tempo, so it does not flicker
   between metrical levels, and a real tempo change takes over within a few seconds.
 - ``BeatTracker``: a phase-locked loop. The beat phase advances by one period per beat;
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 MIN_BPM, MAX_BPM = 60.0, 200.0
-PREFERRED_BPM = 120.0
+PREFERRED_BPM = 135.0
 PRIOR_OCTAVES = 1.0       # width (sd, in octaves) of the preference for tempi near PREFERRED_BPM
 HISTORY_S = 8.0           # onset strength kept for tempo and phase
 RECENCY_S = 4.0           # time constant of the weight given to older onset strength
