@@ -3,7 +3,7 @@
 Three small stages, each fed only what has been heard:
 
 - ``TempoEstimator``: the autocorrelation of the last few seconds of onset strength
-  (recent seconds weigh more), read through a comb of the first four multiples of each
+  (recent seconds weigh more), read through a comb of the first six multiples of each
   candidate beat period, times a log-normal preference for tempi near 135 BPM. A candidate
   must win a few updates in a row to replace the current tempo, so it does not flicker
   between metrical levels, and a real tempo change takes over within a few seconds.
