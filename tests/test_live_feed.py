@@ -1,5 +1,6 @@
 """The analysis thread on its own: samples arrive in a ring as an audio callback puts them there."""
 
+import threading
 import time
 
 import numpy as np
@@ -11,16 +12,19 @@ from visualizer.settings import Settings
 
 
 class RingSource:
-    """What the feed reads from a MicInput: its ring, rate and (samples written, time heard) clock."""
+    """What the feed reads from a MicInput: its ring, rate, (samples written, time heard) clock and
+    the event its callback sets after each block."""
 
     def __init__(self, rate):
         self.sample_rate = rate
         self.ring = SampleRing(rate * 4)
         self.clock = (0, 0.0)
+        self.arrived = threading.Event()
 
     def deliver(self, block, heard_at):
         self.ring.write(block)
         self.clock = (self.ring.written, heard_at)
+        self.arrived.set()
 
 
 def test_onsets_carry_the_time_the_click_was_heard():

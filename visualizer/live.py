@@ -67,7 +67,7 @@ class FeatureFeed(_Worker):
     measure from the sound itself, not from the end of the analysis frame that caught it.
     """
 
-    def __init__(self, source, settings: Settings, poll_s: float = 0.002) -> None:
+    def __init__(self, source, settings: Settings, poll_s: float = 0.02) -> None:
         self.source = source
         self.analysis_rate = settings.analysis.sample_rate
         self._resampler = LiveResampler(source.sample_rate, self.analysis_rate)
@@ -95,10 +95,16 @@ class FeatureFeed(_Worker):
 
     def _run(self) -> None:
         ring, rate = self.source.ring, float(self.source.sample_rate)
+        arrived = getattr(self.source, "arrived", None)
         while not self._stop.is_set():
+            if arrived is not None:
+                arrived.clear()  # cleared before the read: a block landing after it sets it again
             samples = ring.read()
             if len(samples) == 0:
-                self._stop.wait(self._poll_s)
+                if arrived is not None:
+                    arrived.wait(self._poll_s)
+                else:
+                    self._stop.wait(self._poll_s)
                 continue
             end = ring.read_position        # ring index just after the newest sample read
             written, heard_at = self.source.clock  # read after: written >= end

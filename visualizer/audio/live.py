@@ -8,6 +8,7 @@ preallocated memory only: no allocation, no locks, no logging.
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 
@@ -40,6 +41,9 @@ class _PortAudioSource:
         # (samples ever written to the ring, monotonic seconds its newest one is heard): one tuple,
         # replaced whole, so a reader never pairs a count with another block's time.
         self.clock: tuple[int, float] = (0, 0.0)
+        # Set by the callback after each block (a brief lock, no allocation), so the analysis
+        # thread wakes when samples arrive instead of polling for them.
+        self.arrived = threading.Event()
         self.latency_s = 0.0           # the device's reported latency
         self._stream = None
         self._clock_offset = 0.0       # time.monotonic() - stream.time
@@ -109,6 +113,7 @@ class MicInput(_PortAudioSource):
         # The ADC time of the block's first sample, plus its length, is when the newest was heard.
         self.newest_sample_time = time_info.inputBufferAdcTime + self._clock_offset + frames / self.sample_rate
         self.clock = (self.ring.written, self.newest_sample_time)
+        self.arrived.set()
 
 
 class FilePlayback(_PortAudioSource):
@@ -156,5 +161,6 @@ class FilePlayback(_PortAudioSource):
         self._pos += n
         self.newest_sample_time = time_info.outputBufferDacTime + self._clock_offset
         self.clock = (self.ring.written, self.newest_sample_time + n / self.sample_rate)
+        self.arrived.set()
         if n < frames:
             self.finished = True
