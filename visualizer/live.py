@@ -68,6 +68,8 @@ class FeatureFeed(_Worker):
     """
 
     def __init__(self, source, settings: Settings, poll_s: float = 0.02) -> None:
+        """``poll_s``: how long to wait for samples before looking again (the source's ``arrived``
+        event, when it has one, wakes the thread as soon as a block lands)."""
         self.source = source
         self.analysis_rate = settings.analysis.sample_rate
         self._resampler = LiveResampler(source.sample_rate, self.analysis_rate)
@@ -106,8 +108,10 @@ class FeatureFeed(_Worker):
                 else:
                     self._stop.wait(self._poll_s)
                 continue
-            end = ring.read_position        # ring index just after the newest sample read
-            written, heard_at = self.source.clock  # read after: written >= end
+            end = ring.read_position  # ring index just after the newest sample read
+            # Any published pair will do, even one a block older than the read: it times one
+            # ring index, and the sample rate times the others.
+            written, heard_at = self.source.clock
             self._fed += len(samples)
             track: FeatureTrack = self._analyzer.process(self._resampler.process(samples))
             if len(track) == 0:
