@@ -63,6 +63,8 @@ def main() -> None:
         _, err = proc.communicate()
         frames = [json.loads(line) for line in log.read_text().splitlines()]
 
+    if not frames or not any(s >= WARM_UP_S for s, _ in samples):
+        sys.exit(f"live_soak: the show ended after {samples[-1][0] if samples else 0:.0f} s; it said:\n{err[-2000:]}")
     t = np.array([f["presented"] for f in frames])
     t -= t[0]
     after = t > WARM_UP_S

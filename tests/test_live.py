@@ -43,6 +43,7 @@ def test_the_window_flashes_with_the_clicks_a_microphone_hears(tmp_path, virtual
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert "live: display" in err
+    assert "leaked" not in err, err  # extension objects are released at exit (see gc.freeze in the window)
     frames = [json.loads(line) for line in log.read_text().splitlines()]
     assert sum(f["has_frame"] for f in frames) > 50
     onsets = [i for i, f in enumerate(frames) if f["onset"] > 0]

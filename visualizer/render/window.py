@@ -279,6 +279,7 @@ class LiveWindow:
                 if self._pending is not None:
                     self._after_flip(self._pending)
         finally:
+            gc.unfreeze()  # let interpreter shutdown collect them as usual
             self.session.stop()
             if self._frame_log is not None:
                 self._frame_log.close()
