@@ -53,6 +53,19 @@ def randomise(module: torch.nn.Module, seed: int) -> None:
                 b.copy_(torch.randn(b.shape, generator=gen))
 
 
+def compare(label: str, reference, ours) -> float:
+    """Prints the largest absolute difference of ``reference(psi)`` and ``ours(psi)`` (images) for
+    truncation 1 and 0.7, one row each; returns the larger."""
+    worst = 0.0
+    for psi in (1.0, 0.7):
+        with torch.no_grad():
+            expected, got = reference(psi), ours(psi)
+        diff = float((expected - got).abs().max())
+        worst = max(worst, diff)
+        print(f"{label:26s} {psi:5.2f} {diff:12.2e} {float(expected.abs().max()):12.3f}")
+    return worst
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--reference", required=True, type=Path, help="checkout of NVlabs/stylegan2-ada-pytorch")
@@ -74,13 +87,8 @@ def main() -> None:
         ours = StyleGAN2(StyleGAN2Config.from_nvlabs_kwargs(kwargs)).eval()
         ours.load_state_dict(ref.state_dict(), strict=True)
         z = torch.randn(4, kwargs["z_dim"], generator=torch.Generator().manual_seed(7))
-        for psi in (1.0, 0.7):
-            with torch.no_grad():
-                expected = ref(z, None, truncation_psi=psi, noise_mode="const")
-                got = ours(z, truncation=psi, noise="const")
-            diff = float((expected - got).abs().max())
-            worst = max(worst, diff)
-            print(f"{label:26s} {psi:5.2f} {diff:12.2e} {float(expected.abs().max()):12.3f}")
+        worst = max(worst, compare(label, lambda psi: ref(z, None, truncation_psi=psi, noise_mode="const"),
+                                   lambda psi: ours(z, truncation=psi, noise="const")))
     # A pickle written by the reference's own persistence code (as its training loop saves
     # network-snapshot-*.pkl), read back by our loader, which runs none of it.
     import pickle
@@ -133,15 +141,11 @@ def check_rosinality(path: Path) -> float:
         mine["mapping.w_avg"] = ref.mean_latent(256).detach()[0]
         ours.load_state_dict(mine, strict=True)
         z = torch.randn(3, dim, generator=torch.Generator().manual_seed(7))
-        for psi in (1.0, 0.7):
-            with torch.no_grad():
-                expected, _ = ref([z], truncation=psi, truncation_latent=mine["mapping.w_avg"][None],
-                                  randomize_noise=False)
-                got = ours(z, truncation=psi)
-            diff = float((expected - got).abs().max())
-            worst = max(worst, diff)
-            label = f"rosinality {size}px x{multiplier}"
-            print(f"{label:26s} {psi:5.2f} {diff:12.2e} {float(expected.abs().max()):12.3f}")
+        latent_avg = mine["mapping.w_avg"][None]
+        worst = max(worst, compare(f"rosinality {size}px x{multiplier}",
+                                   lambda psi: ref([z], truncation=psi, truncation_latent=latent_avg,
+                                                   randomize_noise=False)[0],
+                                   lambda psi: ours(z, truncation=psi)))
     return worst
 
 
@@ -196,13 +200,8 @@ def check_stylegan3(path: Path) -> float:
         ours = StyleGAN3(StyleGAN3Config.from_nvlabs_kwargs(kwargs)).eval()
         ours.load_state_dict(ref.state_dict(), strict=True)
         z = torch.randn(4, kwargs["z_dim"], generator=torch.Generator().manual_seed(7))
-        for psi in (1.0, 0.7):
-            with torch.no_grad():
-                expected = ref(z, None, truncation_psi=psi, noise_mode="const")
-                got = ours(z, truncation=psi)
-            diff = float((expected - got).abs().max())
-            worst = max(worst, diff)
-            print(f"{label:26s} {psi:5.2f} {diff:12.2e} {float(expected.abs().max()):12.3f}")
+        worst = max(worst, compare(label, lambda psi: ref(z, None, truncation_psi=psi, noise_mode="const"),
+                                   lambda psi: ours(z, truncation=psi)))
         print(f"{label + ', filter design':26s} {'':5s} {filters:12.2e}")
         worst = max(worst, filters)
     with tempfile.TemporaryDirectory() as tmp:

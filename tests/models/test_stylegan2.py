@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from tests.models.nvlabs_format import as_persistent, write_network_pickle
+from tests.models.precision import reduced_precision_error
 from visualizer.models.base import CheckpointError, Generator
 from visualizer.models.io import load_generator, save_stylegan
 from visualizer.models.stylegan2 import StyleGAN2, StyleGAN2Config, StyleGANGenerator
@@ -197,12 +198,5 @@ def test_noise_scale_per_sample_and_layer(net):
 
 @pytest.mark.parametrize("precision, tolerance", [("fp16", 0.005), ("bf16", 0.03)])
 def test_reduced_precision_synthesis_stays_close_to_fp32(net, precision, tolerance):
-    g = StyleGANGenerator(net, device=torch.device("cpu"))
-    z = torch.randn(4, 16)
-    assert g.synthesis_dtype == torch.float32  # "auto" on the CPU; fp16 on CUDA
-    expected = g.from_z(z, truncation=0.7)
-    g.precision = precision
-    got = g.from_z(z, truncation=0.7)
-    assert got.dtype == torch.float32
-    # Relative RMS error: the mapping, styles and Fourier features stay fp32, convolutions drop precision.
-    assert float((got - expected).square().mean().sqrt() / expected.square().mean().sqrt()) < tolerance
+    # The mapping, styles and Fourier features stay fp32; only the convolutions drop precision.
+    assert reduced_precision_error(net, precision) < tolerance

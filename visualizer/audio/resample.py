@@ -36,7 +36,7 @@ class LiveResampler:
         if rate_out < rate_in:
             edge = _PASS_FRACTION * rate_out / 2
             self._sos = signal.ellip(_ORDER, _RIPPLE_DB, _STOP_DB, edge, output="sos", fs=rate_in)
-            self._state = signal.sosfilt_zi(self._sos) * 0.0  # start from silence
+            self._state = np.zeros((len(self._sos), 2))  # each second-order section starts from silence
             self._sosfilt = signal.sosfilt
         self._stream = None if rate_in == rate_out else soxr.ResampleStream(
             rate_in, rate_out, 1, dtype="float32", quality="QQ")

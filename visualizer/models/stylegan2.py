@@ -288,19 +288,25 @@ class SynthesisNetwork(nn.Module):
         return img
 
 
-class StyleGAN2(nn.Module):
-    """The whole generator: ``forward(z, truncation, noise)`` as NVlabs' ``G(z, None, truncation_psi, noise_mode)``."""
+class StyleGANNetwork(nn.Module):
+    """A whole StyleGAN generator, mapping + ``synthesis`` (StyleGAN2's or StyleGAN3's):
+    ``forward(z, truncation, noise)`` as NVlabs' ``G(z, None, truncation_psi, noise_mode)``."""
 
-    def __init__(self, cfg: StyleGAN2Config) -> None:
+    def __init__(self, cfg, synthesis: nn.Module) -> None:
         super().__init__()
         self.cfg = cfg
-        self.synthesis = SynthesisNetwork(cfg)
-        self.num_ws = self.synthesis.num_ws
+        self.synthesis = synthesis
+        self.num_ws = synthesis.num_ws
         self.mapping = MappingNetwork(cfg, self.num_ws)
 
     def forward(self, z: torch.Tensor, truncation: float = 1.0, noise: str = "const",
                 noise_scale: torch.Tensor | None = None) -> torch.Tensor:
         return self.synthesis(self.mapping(z, truncation), noise=noise, noise_scale=noise_scale)
+
+
+class StyleGAN2(StyleGANNetwork):
+    def __init__(self, cfg: StyleGAN2Config) -> None:
+        super().__init__(cfg, SynthesisNetwork(cfg))
 
 
 class StyleGANGenerator:

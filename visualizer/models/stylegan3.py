@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from visualizer.models.stylegan2 import LRELU_GAIN, LRELU_SLOPE, FullyConnected, MappingNetwork
+from visualizer.models.stylegan2 import LRELU_GAIN, LRELU_SLOPE, FullyConnected, StyleGANNetwork
 
 
 @dataclass(frozen=True)
@@ -300,16 +300,6 @@ class SynthesisNetwork(nn.Module):
         return x * self.output_scale
 
 
-class StyleGAN3(nn.Module):
-    """The whole generator: ``forward(z, truncation)`` as NVlabs' ``G(z, None, truncation_psi)``."""
-
+class StyleGAN3(StyleGANNetwork):
     def __init__(self, cfg: StyleGAN3Config) -> None:
-        super().__init__()
-        self.cfg = cfg
-        self.synthesis = SynthesisNetwork(cfg)
-        self.num_ws = self.synthesis.num_ws
-        self.mapping = MappingNetwork(cfg, self.num_ws)
-
-    def forward(self, z: torch.Tensor, truncation: float = 1.0, noise: str = "const",
-                noise_scale: torch.Tensor | None = None) -> torch.Tensor:
-        return self.synthesis(self.mapping(z, truncation))
+        super().__init__(cfg, SynthesisNetwork(cfg))

@@ -43,19 +43,13 @@ class UpsampleConv2d(nn.Module):
         o = self.out_channels
         # Position (i, j) of y sees input rows i-1..i and columns j-1..j.
         y = F.conv2d(F.pad(x, (1, 1, 1, 1)), self.weight, self.bias)  # [B, 4 * O, H + 1, W + 1]
-        if x.is_contiguous(memory_format=torch.channels_last):  # keep the caller's memory order
-            out = x.new_empty((b, h, 2, w, 2, o))
-            for a in (0, 1):
-                for c in (0, 1):
-                    p = 2 * a + c
-                    out[:, :, a, :, c, :] = y[:, p * o:(p + 1) * o, a:a + h, c:c + w].permute(0, 2, 3, 1)
-            return out.view(b, 2 * h, 2 * w, o).permute(0, 3, 1, 2)
-        out = x.new_empty((b, o, h, 2, w, 2))
+        layout = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
+        out = torch.empty((b, o, 2 * h, 2 * w), dtype=x.dtype, device=x.device, memory_format=layout)
         for a in (0, 1):
             for c in (0, 1):
                 p = 2 * a + c
-                out[:, :, :, a, :, c] = y[:, p * o:(p + 1) * o, a:a + h, c:c + w]
-        return out.view(b, o, 2 * h, 2 * w)
+                out[:, :, a::2, c::2] = y[:, p * o:(p + 1) * o, a:a + h, c:c + w]
+        return out
 
 
 def fold_upsampling(layers: nn.Sequential) -> nn.Sequential:

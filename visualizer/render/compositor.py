@@ -58,8 +58,6 @@ class Compositor:
 
     def __init__(self, size: tuple[int, int], *, ctx=None, fragment: str = "post.frag",
                  bicubic: bool = True) -> None:
-        import moderngl
-
         self.ctx = ctx if ctx is not None else create_headless_context()
         self.size = size
         self.bicubic = bicubic
