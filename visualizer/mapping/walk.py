@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 
 def slerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.nn import functional as F
 
 from visualizer.models.io import load_visvae, read_safetensors, save_visvae
 from visualizer.models.visvae import VisVAE, VisVAEConfig
