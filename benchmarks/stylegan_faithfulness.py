@@ -66,6 +66,27 @@ def compare(label: str, reference, ours) -> float:
     return worst
 
 
+def reference_pickle(label: str, ref: torch.nn.Module, z: torch.Tensor) -> float:
+    """Pickle ``ref`` with the reference's own persistence code (as its training loop saves
+    network-snapshot-*.pkl), load the file with our loader (which runs none of it) and print the
+    largest absolute difference of the images at truncation 0.7; returns it."""
+    import pickle
+    import tempfile
+
+    from visualizer.models.io import load_generator
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "network-snapshot-000000.pkl"
+        with open(path, "wb") as fh:
+            pickle.dump({"G_ema": ref.requires_grad_(False), "augment_pipe": None}, fh)
+        loaded = load_generator(path, device="cpu")
+        with torch.no_grad():
+            diff = float((ref(z, None, truncation_psi=0.7, noise_mode="const")
+                          - loaded.from_z(z, truncation=0.7, noise="const")).abs().max())
+    print(f"{label:26s} {0.7:5.2f} {diff:12.2e}")
+    return diff
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--reference", required=True, type=Path, help="checkout of NVlabs/stylegan2-ada-pytorch")
@@ -89,23 +110,7 @@ def main() -> None:
         z = torch.randn(4, kwargs["z_dim"], generator=torch.Generator().manual_seed(7))
         worst = max(worst, compare(label, lambda psi: ref(z, None, truncation_psi=psi, noise_mode="const"),
                                    lambda psi: ours(z, truncation=psi, noise="const")))
-    # A pickle written by the reference's own persistence code (as its training loop saves
-    # network-snapshot-*.pkl), read back by our loader, which runs none of it.
-    import pickle
-    import tempfile
-
-    from visualizer.models.io import load_generator
-
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "network-snapshot-000000.pkl"
-        with open(path, "wb") as fh:
-            pickle.dump({"G_ema": ref.requires_grad_(False), "augment_pipe": None}, fh)
-        loaded = load_generator(path, device="cpu")
-        with torch.no_grad():
-            diff = float((ref(z, None, truncation_psi=0.7, noise_mode="const")
-                          - loaded.from_z(z, truncation=0.7, noise="const")).abs().max())
-    worst = max(worst, diff)
-    print(f"{'reference-written pickle':26s} {0.7:5.2f} {diff:12.2e}")
+    worst = max(worst, reference_pickle("reference-written pickle", ref, z))
     if args.rosinality:
         worst = max(worst, check_rosinality(args.rosinality))
     if args.stylegan3:
@@ -161,11 +166,8 @@ STYLEGAN3_CONFIGS = [  # (label, init kwargs of the reference Generator)
 
 
 def check_stylegan3(path: Path) -> float:
-    import pickle
-    import tempfile
     import types
 
-    from visualizer.models.io import load_generator
     from visualizer.models.stylegan3 import StyleGAN3, StyleGAN3Config
 
     for name in [m for m in sys.modules if m.split(".")[0] in ("training", "torch_utils", "dnnlib")]:
@@ -204,15 +206,7 @@ def check_stylegan3(path: Path) -> float:
                                    lambda psi: ours(z, truncation=psi)))
         print(f"{label + ', filter design':26s} {'':5s} {filters:12.2e}")
         worst = max(worst, filters)
-    with tempfile.TemporaryDirectory() as tmp:
-        pkl = Path(tmp) / "stylegan3-snapshot.pkl"
-        with open(pkl, "wb") as fh:
-            pickle.dump({"G_ema": ref.requires_grad_(False), "augment_pipe": None}, fh)
-        loaded = load_generator(pkl, device="cpu")
-        with torch.no_grad():
-            diff = float((ref(z, None, truncation_psi=0.7) - loaded.from_z(z, truncation=0.7)).abs().max())
-    print(f"{'reference-written SG3 pickle':26s} {0.7:5.2f} {diff:12.2e}")
-    return max(worst, diff)
+    return max(worst, reference_pickle("reference-written SG3 pickle", ref, z))
 
 
 if __name__ == "__main__":

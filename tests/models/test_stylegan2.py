@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from tests.models.nvlabs_format import as_persistent, write_network_pickle
-from tests.models.precision import reduced_precision_error
+from tests.models.stylegan_checks import reduced_precision_error, render_with_model
 from visualizer.models.base import CheckpointError, Generator
 from visualizer.models.io import load_generator, save_stylegan
 from visualizer.models.stylegan2 import StyleGAN2, StyleGAN2Config, StyleGANGenerator
@@ -83,22 +83,11 @@ def test_convert_writes_our_format_from_a_pickle(net, nvlabs_pickle, tmp_path):
 
 @pytest.mark.slow
 def test_a_video_renders_with_a_stylegan2_pickle(nvlabs_pickle, tmp_path):
-    import av
-
-    from visualizer.audio.demo import demo_loop, write_wav
-
-    song = write_wav(tmp_path / "song.wav", demo_loop(sample_rate=22050, bars=1), 22050)
-    out = tmp_path / "out.mp4"
-    show = tmp_path / "show.toml"  # drums shape the layout, hi-hats the texture
-    show.write_text('[[mappings]]\nsource = "percussive"\ntarget = "pulse"\nlayers = "coarse"\n\n'
-                    '[[mappings]]\nsource = "treble"\ntarget = "pulse"\nlayers = "middle"\n\n'
-                    '[[mappings]]\nsource = "loudness"\ntarget = "noise"\ngain = 3.0\nlayers = "middle"\n')
-    proc = subprocess.run([sys.executable, "-m", "visualizer", "--input", song, "--output", out, "--model",
-                           nvlabs_pickle, "--settings", show, "--size", "64", "--fps", "10", "--quiet"],
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    with av.open(str(out)) as container:
-        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    # Drums shape the layout, hi-hats the texture, loudness boils the middle layers' noise.
+    frames = render_with_model(nvlabs_pickle, '[[mappings]]\nsource = "percussive"\ntarget = "pulse"\nlayers = "coarse"\n\n'
+                                              '[[mappings]]\nsource = "treble"\ntarget = "pulse"\nlayers = "middle"\n\n'
+                                              '[[mappings]]\nsource = "loudness"\ntarget = "noise"\ngain = 3.0\n'
+                                              'layers = "middle"\n', tmp_path)
     assert len(frames) >= 18 and frames[0].shape == (64, 64, 3)
     assert max(float(abs(a.astype(int) - b.astype(int)).mean()) for a, b in zip(frames, frames[1:])) > 0.5
 

@@ -1,13 +1,10 @@
 """Our StyleGAN3 generator (configs T and R): NVlabs pickles (read as data), our format, identical outputs."""
 
-import subprocess
-import sys
-
 import pytest
 import torch
 
 from tests.models.nvlabs_format import as_persistent, write_network_pickle
-from tests.models.precision import reduced_precision_error
+from tests.models.stylegan_checks import reduced_precision_error, render_with_model
 from visualizer.models.base import Generator
 from visualizer.models.io import convert_checkpoint, load_generator, read_safetensors, save_stylegan
 from visualizer.models.stylegan2 import StyleGANGenerator
@@ -124,24 +121,11 @@ def test_one_z_per_layer_and_the_layer_groups(net):
 
 @pytest.mark.slow
 def test_a_video_renders_with_a_stylegan3_pickle(tmp_path):
-    import av
-
-    from visualizer.audio.demo import demo_loop, write_wav
-
     model = random_network("R")
     pickle_path = tmp_path / "stylegan3-r.pkl"
     write_network_pickle(pickle_path, {"G_ema": as_persistent(model, KWARGS["R"], "Generator")})
-    song = write_wav(tmp_path / "song.wav", demo_loop(sample_rate=22050, bars=1), 22050)
-    out = tmp_path / "out.mp4"
-    show = tmp_path / "show.toml"
-    show.write_text('[[mappings]]\nsource = "percussive"\ntarget = "pulse"\nlayers = "coarse"\n\n'
-                    '[[mappings]]\nsource = "treble"\ntarget = "pulse"\nlayers = "3-5"\n')
-    proc = subprocess.run([sys.executable, "-m", "visualizer", "--input", song, "--output", out, "--model",
-                           pickle_path, "--settings", show, "--size", "64", "--fps", "10", "--quiet"],
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    with av.open(str(out)) as container:
-        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    frames = render_with_model(pickle_path, '[[mappings]]\nsource = "percussive"\ntarget = "pulse"\nlayers = "coarse"\n\n'
+                                            '[[mappings]]\nsource = "treble"\ntarget = "pulse"\nlayers = "3-5"\n', tmp_path)
     assert len(frames) >= 18 and frames[0].shape == (64, 64, 3)
     assert max(float(abs(a.astype(int) - b.astype(int)).mean()) for a, b in zip(frames, frames[1:])) > 0.5
 
