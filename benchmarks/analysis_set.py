@@ -1,6 +1,6 @@
 """Builds the onset/beat evaluation set: scores rendered to audio with exact ground truth.
 
-    python benchmarks/analysis_set.py [--variant tuning|validation] [--out DIR]
+    python benchmarks/analysis_set.py [--variant tuning|validation|test] [--out DIR]
 
 Nothing is downloaded and no audio is committed. Every piece is written here as a General
 MIDI file (with its tempo map and time signature), rendered by FluidSynth with the
@@ -42,6 +42,7 @@ SAMPLE_RATE = 22050
 SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
 PIECE_S = 30.0          # pieces are cut to this length
 MERGE_S = 0.03          # note-ons closer than this are one onset
+SET_VERSION = 2         # raised whenever the pieces or their ground truth change: old caches are not reused
 TICKS = 480             # MIDI ticks per quarter note
 DRUM_CHANNEL = 9
 # General MIDI drum keys
@@ -102,7 +103,10 @@ def chorale_voices(name: str, transpose: int = 0) -> tuple[list[list[Note]], flo
                 notes.append(Note(float(n.offset), float(n.quarterLength), p + transpose, 80, 0))
         voices.append(notes)
     first_measure = score.parts[0].getElementsByClass("Measure")[0]
-    pickup = float(first_measure.barDuration.quarterLength - first_measure.duration.quarterLength)
+    # The parser records the anacrusis as the first bar's left padding; the bar's own length can
+    # mislead (bwv161.6's recorder part makes it read 2.75 quarters instead of 3).
+    pickup = float(first_measure.paddingLeft) or float(
+        first_measure.barDuration.quarterLength - first_measure.duration.quarterLength)
     return voices, pickup
 
 
@@ -396,13 +400,13 @@ def load(out: Path) -> list[Piece]:
 
 
 def default_dir(variant: str = "tuning") -> Path:
-    return Path.home() / ".cache" / "visualizer" / f"analysis-set-{variant}"
+    return Path.home() / ".cache" / "visualizer" / f"analysis-set-{variant}-v{SET_VERSION}"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--variant", choices=tuple(VARIANTS), default="tuning")
-    parser.add_argument("--out", type=Path, help="folder (default ~/.cache/visualizer/analysis-set-VARIANT)")
+    parser.add_argument("--out", type=Path, help="folder (default ~/.cache/visualizer/analysis-set-VARIANT-vN)")
     args = parser.parse_args()
     args.out = args.out or default_dir(args.variant)
     pieces = build(args.out, args.variant)

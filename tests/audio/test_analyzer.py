@@ -63,6 +63,24 @@ def test_white_noise_gives_no_beats_and_almost_no_onsets(level):
     assert len(late) < 3, late  # fewer than 1 per 10 s
 
 
+def _coloured_noise(exponent: float, seconds: float, seed: int) -> np.ndarray:
+    """Noise whose power falls as 1/f**exponent (0 white, 1 pink, 2 brown), RMS 0.1."""
+    n = int(seconds * SR)
+    spectrum = np.fft.rfft(np.random.default_rng(seed).standard_normal(n))
+    f = np.fft.rfftfreq(n, 1.0 / SR)
+    f[0] = f[1]
+    y = np.fft.irfft(spectrum / f ** (exponent / 2), n)
+    return (0.1 * y / y.std()).astype(np.float32)
+
+
+@pytest.mark.parametrize("exponent", [0.0, 1.0, 2.0])
+def test_a_minute_of_noise_gives_no_beats(exponent):
+    # Noise now and then throws up an onset and a passing periodicity; neither may start beats.
+    for seed in (14, 15):
+        track = analyse_signal(_coloured_noise(exponent, 60.0, seed), S)
+        assert len(track.beat_times()) == 0, (seed, track.beat_times())
+
+
 def test_quiet_and_loud_masters_both_use_the_full_range():
     music = demo_loop(sample_rate=SR, bars=4).mean(0)
     loud = analyse_signal(music, S)
@@ -146,6 +164,16 @@ def test_tempo_recovers_after_a_change():
     after = track.time_s > change_s + 5.0
     assert np.all(np.abs(track.tempo_bpm[before] - 100.0) <= 2.0)
     assert np.all(np.abs(track.tempo_bpm[after] - 132.0) <= 2.64)
+
+
+def test_tempo_follows_a_change_by_two_thirds():
+    # 150 -> 100 BPM could pass for a switch of metrical level; it is a tempo change and must be taken as one.
+    first = demo_loop(sample_rate=SR, bpm=150.0, bars=12).mean(0)
+    second = demo_loop(sample_rate=SR, bpm=100.0, bars=8).mean(0)[int(60 / 100 * 4 * SR):]
+    track = analyse_signal(np.concatenate([first, second]), S)
+    change_s = len(first) / SR
+    after = track.time_s > change_s + 6.0
+    assert np.all(np.abs(track.tempo_bpm[after] - 100.0) <= 2.0), np.unique(track.tempo_bpm[after].round())
 
 
 def test_bars_start_on_the_accented_beat():

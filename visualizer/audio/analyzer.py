@@ -209,7 +209,7 @@ class Analyzer:
             if is_new:
                 onset_time[i] = t - onset_offset_s(frames[i, -self._onset_fft:], self.hop_length, self.sample_rate)
             b = step_beat(value + _TONAL_BEAT_WEIGHT * plain_i / self._plain_peak(plain_i), low / self._low_peak(low),
-                          audible[i], t, is_new)
+                          audible[i], t)
             rows.append((value, strength, b.beat, b.beat_time_s, b.phase, b.bar, b.bar_index, b.bpm, b.confidence))
         cols = np.array(rows, dtype=np.float64).reshape(count, 9).T
         flux_n, onset, beat, _, beat_phase, bar, _, tempo, confidence = cols.astype(np.float32)

@@ -2,11 +2,14 @@
 
 Three small stages, each fed only what has been heard:
 
-- ``TempoEstimator``: the autocorrelation of the last few seconds of onset strength
-  (recent seconds weigh more), read through a comb of the first six multiples of each
+- ``TempoEstimator``: the autocorrelation of the last few seconds of onset strength, less
+  its moving average (so only its peaks count, not how busy the sound is; recent seconds
+  weigh more), read through a comb of the first six multiples of each
   candidate beat period, times a log-normal preference for tempi near 135 BPM. A candidate
   must win a few updates in a row to replace the current tempo, so it does not flicker
-  between metrical levels, and a real tempo change takes over within a few seconds.
+  between metrical levels, and a real tempo change takes over within a few seconds. Its
+  confidence is the periodicity at that tempo averaged over longer: noise never holds one
+  tempo, so it stays below the level beats need.
 - ``BeatTracker``: a phase-locked loop. The beat phase advances by one period per beat;
   every few hops it is pulled toward the phase at which a comb of past beat positions
   collects the most onset strength. A beat event fires when the phase wraps, so beats are
@@ -29,15 +32,17 @@ PRIOR_OCTAVES = 1.0       # width (sd, in octaves) of the preference for tempi n
 HISTORY_S = 8.0           # onset strength kept for tempo and phase
 RECENCY_S = 4.0           # time constant of the weight given to older onset strength
 HARMONICS = 6             # multiples of the beat period summed by the comb
-CONFIDENCE_MIN = 0.10     # below this normalised periodicity there are no beats
-SMOOTHING = 0.25         # weight of the newest autocorrelation in the running average (per update)
+CONFIDENCE_MIN = 0.10     # below this (slowly averaged) periodicity there are no beats; noise stays under 0.08
+SMOOTHING = 0.25          # weight of the newest autocorrelation in the running average the tempo is read from
+CONFIDENCE_SMOOTHING = 0.05  # the same for the slower average the confidence is read from
 SWITCH_UPDATES = 3        # updates a new tempo must win in a row before it replaces the old
 OCTAVE_SWITCH_UPDATES = 20  # the same for a tempo at another metrical level of the old one
 OCTAVE_MARGIN = 1.6       # and how much better that one must score
-_METRICAL_RATIOS = (2.0, 0.5, 3.0, 1.0 / 3.0, 1.5, 2.0 / 3.0)
-ONSETS_WITHIN_BEATS = 8.0  # no beats once the last onset is further back than this
+# (Not 3/2: 180 -> 120 BPM is far more often a tempo change than a new metrical level.)
+_METRICAL_RATIOS = (2.0, 0.5, 3.0, 1.0 / 3.0)
 PHASE_GAIN = 0.5          # share of the measured phase error corrected at each update
 PHASE_STEP_MAX = 0.08     # largest phase correction per update, in beats
+DETREND_S = 0.4           # the onset strength less its moving average over this long feeds the tempo
 WARMUP_S = 3.0            # onset history needed before the first tempo estimate
 ACCENT_SMOOTHING = 0.25   # weight of the newest bar in each beat position's running accent
 METERS = (3, 4)
@@ -45,6 +50,17 @@ METER_CONTRAST = 0.15     # how much the first beat must stand out for the meter
 
 
 _SMOOTH_KERNEL = np.hanning(7)[1:-1] / np.hanning(7)[1:-1].sum()
+
+
+def detrend(x: np.ndarray, width: int) -> np.ndarray:
+    """``x`` less its centred moving average over ``width`` values, negative parts set to 0."""
+    if width <= 1 or len(x) < width:
+        return x
+    c = np.concatenate([[0.0], np.cumsum(x)])
+    half = width // 2
+    lo = np.clip(np.arange(len(x)) - half, 0, len(x))
+    hi = np.clip(np.arange(len(x)) - half + width, 0, len(x))
+    return np.maximum(x - (c[hi] - c[lo]) / (hi - lo), 0.0)
 
 
 def _interp(values: np.ndarray, positions: np.ndarray) -> np.ndarray:
@@ -75,12 +91,14 @@ class TempoEstimator:
         octaves = np.log2(self.bpm_grid / PREFERRED_BPM)
         self._prior = np.exp(-0.5 * (octaves / PRIOR_OCTAVES) ** 2)
         n = int(round(HISTORY_S / hop_s))
+        self._detrend_hops = max(1, int(round(DETREND_S / hop_s)))
         self._n_fft = 1 << (2 * n - 1).bit_length()
         age = np.arange(n)[::-1] * hop_s
         self._recency = np.exp(-age / RECENCY_S)
         self.bpm = 0.0
         self.confidence = 0.0
         self._comb_avg: np.ndarray | None = None
+        self._comb_slow: np.ndarray | None = None
         self._overlap: np.ndarray | None = None
         self._challenger = 0.0
         self._wins = 0
@@ -95,6 +113,7 @@ class TempoEstimator:
         # Onset strength is spiky and hits land on whole hops: smoothing it over a few hops keeps
         # the autocorrelation from missing a period that is not a whole number of hops.
         history = np.convolve(history, _SMOOTH_KERNEL, mode="same")
+        history = detrend(history, self._detrend_hops)
         x = (history - history.mean()) * weights
         acf = self._autocorrelation(x)
         if acf[0] <= 1e-12:
@@ -114,7 +133,11 @@ class TempoEstimator:
         values = np.where(valid, acf[safe] * (1.0 - frac) + acf[safe + 1] * frac, 0.0)
         comb = values.sum(0) / np.maximum(valid.sum(0), 1)                    # [C]
         # One update's autocorrelation is noisy; the comb is averaged over the last few seconds.
+        # The confidence comes from a slower average: in noise the best tempo wanders, so its slow average
+        # stays low (white, pink and brown noise under 0.08), while a steady beat's keeps its height.
         self._comb_avg = comb if self._comb_avg is None else self._comb_avg + SMOOTHING * (comb - self._comb_avg)
+        self._comb_slow = (comb if self._comb_slow is None
+                           else self._comb_slow + CONFIDENCE_SMOOTHING * (comb - self._comb_slow))
         comb = self._comb_avg
         score = np.maximum(comb, 0.0) * self._prior
         best = int(np.argmax(score))
@@ -124,7 +147,7 @@ class TempoEstimator:
         else:
             shift = 0.0
         bpm = float(self.bpm_grid[best] + 0.25 * shift)
-        self.confidence = float(max(0.0, comb[best]))
+        self.confidence = float(max(0.0, self._comb_slow[best]))
         if self.bpm == 0.0 or abs(bpm - self.bpm) <= 0.04 * self.bpm:
             self.bpm = bpm if self.bpm == 0.0 else 0.7 * self.bpm + 0.3 * bpm
             self._wins = 0
@@ -189,7 +212,6 @@ class BeatTracker:
         self._accents = {m: np.zeros(m) for m in METERS}
         self.bar_index = -1
         self._quiet_hops = 0
-        self._since_onset = 1 << 30
 
     def _push(self, strength: float, low: float) -> None:
         i = self._count % self._n
@@ -219,18 +241,15 @@ class BeatTracker:
         score = np.convolve(np.concatenate([score[-1:], score, score[:1]]), [0.25, 0.5, 0.25], "valid")
         return float(np.argmax(score) / period)
 
-    def step(self, strength: float, low: float, audible: bool, time_s: float, onset: bool) -> BeatState:
+    def step(self, strength: float, low: float, audible: bool, time_s: float) -> BeatState:
         """Advance one hop. ``strength``: onset strength; ``low``: its low-frequency part;
-        ``audible``: whether there is sound at all; ``time_s``: the hop's time; ``onset``:
-        whether an onset was picked on this hop (beats need onsets in the last few beats)."""
+        ``audible``: whether there is sound at all; ``time_s``: the hop's time."""
         self._push(strength, low)
         self._quiet_hops = 0 if audible else self._quiet_hops + 1
-        self._since_onset = 0 if onset else self._since_onset + 1
         if self._count % self._update_every == 0 and self._filled * self.hop_s >= WARMUP_S:
             self.tempo.update(self._recent(self._history))
         bpm, confidence = self.tempo.bpm, self.tempo.confidence
-        locked = (bpm > 0 and confidence >= CONFIDENCE_MIN and self._quiet_hops * self.hop_s < 1.0
-                  and self._since_onset * bpm * self.hop_s / 60.0 <= ONSETS_WITHIN_BEATS)
+        locked = bpm > 0 and confidence >= CONFIDENCE_MIN and self._quiet_hops * self.hop_s < 1.0
         beat, beat_time, bar = 0.0, math.nan, 0.0
         self._since_beat += 1
         if bpm <= 0:
