@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import threading
@@ -74,7 +75,10 @@ class FeatureFeed(_Worker):
         self.analysis_rate = settings.analysis.sample_rate
         self._resampler = LiveResampler(source.sample_rate, self.analysis_rate)
         self._fed = 0  # source-rate samples given to the analyzer: its timeline
-        self._analyzer = Analyzer(settings.analysis)
+        analysis = settings.analysis
+        if settings.live.hop_length:
+            analysis = dataclasses.replace(analysis, hop_length=min(settings.live.hop_length, analysis.n_fft))
+        self._analyzer = Analyzer(analysis)
         self._poll_s = poll_s
         self._lock = threading.Lock()
         self._newest: Features = silent_features()

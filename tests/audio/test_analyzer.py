@@ -155,6 +155,25 @@ def test_tempo_and_beats_of_steady_music(bpm):
     assert np.all(track.beat_phase[rows[3:]] < 0.2) and np.all(track.beat_phase[rows[3:] - 1] > 0.75)
 
 
+def test_the_live_hop_hears_what_the_render_hop_hears():
+    # The time constants are in seconds: at half the hop (the live default) clicks are found at the
+    # same times, and music gets the same tempo and beats. (Soft attacks may be placed differently.)
+    live_settings = AnalysisSettings(hop_length=S.hop_length // 2)
+    clicks = np.sort(np.random.default_rng(3).uniform(0.2, 9.5, 25))
+    clicks = clicks[np.concatenate([[True], np.diff(clicks) > 0.1])]
+    audio = click_track(clicks, duration_s=10.0, sample_rate=SR)
+    found = analyse_signal(audio, live_settings).onset_times()
+    assert len(found) == len(clicks) and np.abs(found - clicks).max() < 0.002
+    music = demo_loop(sample_rate=SR, bpm=128.0, bars=10).mean(0)
+    render = analyse_signal(music, S)
+    live = analyse_signal(music, live_settings)
+    later = live.time_s > 8.0
+    assert np.all(np.abs(live.tempo_bpm[later] - 128.0) <= 0.02 * 128.0)
+    beats_r, beats_l = render.beat_times(), live.beat_times()
+    beats_r, beats_l = beats_r[beats_r > 6.0], beats_l[beats_l > 6.0]
+    assert _matched(beats_r, beats_l, 0.02) >= len(beats_r) - 1
+
+
 def test_tempo_recovers_after_a_change():
     first = demo_loop(sample_rate=SR, bpm=100.0, bars=8).mean(0)
     second = demo_loop(sample_rate=SR, bpm=132.0, bars=12).mean(0)[int(60 / 132 * 4 * SR):]  # skip its drum-less bar

@@ -22,15 +22,16 @@ _DYNAMIC_RANGE_DB = 42.0  # span mapped onto 0..1 below the adaptive peak
 _MIN_PEAK_DB = -50.0    # the adaptive peak never falls below this: quiet rooms stay dark
 _CENTROID_LO_HZ, _CENTROID_HI_HZ = 100.0, 8000.0
 _MEL_GAIN = 1e7         # log-compression strength of mel power relative to the peak level (a -70 dB floor)
-_HARMONIC_ROWS = 9      # rows in the causal time median of the harmonic estimate (~100 ms)
+_REFERENCE_HOP_S = 256 / 22050  # the hop the time constants below were tuned at (11.6 ms)
+_HARMONIC_S = 9 * _REFERENCE_HOP_S  # span of the causal time median of the harmonic estimate
 _PERCUSSIVE_BANDS = 5   # band pairs (10 mel bands) in the frequency median of the percussive estimate
-_REFERENCE_ROWS = 3     # the onset function compares each frame with the max of this many before it
+_REFERENCE_FRAMES = 3    # the onset function compares each frame with the max of this many earlier ones, _REFERENCE_HOP_S apart
 _RELIABLE_BINS = 8      # mel bands of fewer FFT bins than this weigh proportionally less in the onset function
 _JUMP_DB = 20.0         # a rise of the newest samples' level out of silence that makes a row audible
 _JUMP_MIN_STRENGTH = 0.6  # weakest onset (0..1) taken on a row that only such a jump made audible
 _ACCENT_MAX_HZ = 100.0   # bar accents come from onsets below this (kick drums, bass notes)
 _TONAL_BEAT_WEIGHT = 2.0   # weight of the plain (tonal-change) flux in the beat tracker's onset strength
-_ONSET_DELAY_HOPS = 1.0 # typical delay of the onset function's peak after the sound
+_ONSET_DELAY_S = _REFERENCE_HOP_S  # typical delay of the onset function's peak after the sound
 
 
 class DecibelNormalizer:
@@ -118,16 +119,20 @@ class Analyzer:
         self._power_ref = float(s.n_fft * np.sum(self._window ** 2) / 2.0)
         self._buffer = np.zeros(s.n_fft - s.hop_length, dtype=np.float32)
         self._frames_done = 0
-        self._prev_logmel = np.zeros((_REFERENCE_ROWS, n_mels))
+        # Time constants become row counts at this hop (the same spans in seconds at any hop).
+        self._reference_step = max(1, round(_REFERENCE_HOP_S / self.hop_s))  # rows between reference frames
+        self._reference_rows = _REFERENCE_FRAMES * self._reference_step
+        self._harmonic_rows = max(3, round(_HARMONIC_S / self.hop_s)) | 1   # odd: the median is one element
+        self._prev_logmel = np.zeros((self._reference_rows, n_mels))
         self._prev_onset_db = -120.0
-        self._mel_history = np.zeros((_HARMONIC_ROWS - 1, n_mels // 2))  # rows before this block, for the time median
+        self._mel_history = np.zeros((self._harmonic_rows - 1, n_mels // 2))  # rows before this block, for the time median
         self._loud_norm = DecibelNormalizer(s.norm_release_s, self.hop_s)
         self._band_norms = DecibelNormalizer(s.norm_release_s, self.hop_s, columns=3)
         self._onset_level = DecibelNormalizer(s.norm_release_s, self.hop_s, min_peak_db=_SILENCE_DB)
         self._picker = OnsetPicker(s, self.hop_s)
         self._low_peak = RunningPeak(self._picker.fall)    # of the low-frequency flux (bar accents)
         self._plain_peak = RunningPeak(self._picker.fall)  # of the plain flux (tonal change)
-        self.beats = BeatTracker(self.hop_s, latency_s=_ONSET_DELAY_HOPS * self.hop_s)
+        self.beats = BeatTracker(self.hop_s, latency_s=_ONSET_DELAY_S)
 
     def process(self, block: np.ndarray) -> FeatureTrack:
         """Analyse the next mono block (float32 [n], any n >= 0); returns the rows it completed."""
@@ -165,10 +170,11 @@ class Analyzer:
         # moving to a neighbouring band) is not mistaken for a new note.
         # The reference is the largest of the few previous frames: random dips in noisy bands
         # then do not count as rises.
-        r = _REFERENCE_ROWS
+        r, step = self._reference_rows, self._reference_step
         history = np.vstack([self._prev_logmel, logmel])
-        prev = history[r - 1 : -1].copy()
-        for back in range(2, r + 1):
+        plain_prev = history[r - step : len(history) - step]
+        prev = plain_prev.copy()
+        for back in range(2 * step, r + 1, step):
             prev = np.maximum(prev, history[r - back : len(history) - back])
         prev_max = prev.copy()
         prev_max[:, 1:] = np.maximum(prev_max[:, 1:], prev[:, :-1])
@@ -176,10 +182,10 @@ class Analyzer:
         rise = np.maximum(logmel - prev_max, 0.0)
         flux = rise @ self._band_weight
         low_flux = rise[:, self._low_mels].sum(1)
-        # Beat tracking also hears tonal change: the plain rise against the previous frame alone
-        # (organ or strings change notes without a percussive attack).
-        plain = np.maximum(logmel - history[r - 1 : -1], 0.0) @ self._band_weight
-        self._prev_logmel = history[-_REFERENCE_ROWS:]
+        # Beat tracking also hears tonal change: the plain rise against the nearest reference frame
+        # alone (organ or strings change notes without a percussive attack).
+        plain = np.maximum(logmel - plain_prev, 0.0) @ self._band_weight
+        self._prev_logmel = history[-r:]
 
         times = (self._frames_done + 1 + np.arange(count)) * self.hop_s
         self._frames_done += count
@@ -240,9 +246,10 @@ class Analyzer:
         pairs = mel_power.shape[1] // 2
         mel_power = mel_power[:, : 2 * pairs].reshape(len(mel_power), pairs, 2).sum(2)
         rows = np.vstack([self._mel_history, mel_power])
-        self._mel_history = rows[-(_HARMONIC_ROWS - 1):]
-        mid_t, mid_f = _HARMONIC_ROWS // 2, _PERCUSSIVE_BANDS // 2  # odd sizes: the median is one element
-        windows = np.lib.stride_tricks.sliding_window_view(rows, _HARMONIC_ROWS, axis=0)
+        n = self._harmonic_rows
+        self._mel_history = rows[-(n - 1):]
+        mid_t, mid_f = n // 2, _PERCUSSIVE_BANDS // 2  # odd sizes: the median is one element
+        windows = np.lib.stride_tricks.sliding_window_view(rows, n, axis=0)
         across_time = np.partition(windows, mid_t, axis=-1)[..., mid_t]
         pad = _PERCUSSIVE_BANDS // 2
         padded = np.pad(mel_power, ((0, 0), (pad, pad)), mode="edge")

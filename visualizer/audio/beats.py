@@ -49,7 +49,17 @@ METERS = (3, 4)
 METER_CONTRAST = 0.15     # how much the first beat must stand out for the meter to count as clear
 
 
-_SMOOTH_KERNEL = np.hanning(7)[1:-1] / np.hanning(7)[1:-1].sum()
+REFERENCE_HOP_S = 256 / 22050  # the hop the analyzer's time constants were tuned at (11.6 ms)
+UPDATE_S = 32 * REFERENCE_HOP_S  # seconds between tempo re-estimates (the phase is corrected twice as often)
+SMOOTH_S = 5 * REFERENCE_HOP_S   # span of the Hann smoothing of the onset strength
+ACCENT_WINDOW_S = 3 * REFERENCE_HOP_S  # a beat's accent is the strongest low onset this close to it
+
+
+def smoothing_kernel(hop_s: float) -> np.ndarray:
+    """Hann weights spanning ``SMOOTH_S`` at this hop, summing to 1."""
+    taps = max(1, round(SMOOTH_S / hop_s))
+    window = np.hanning(taps + 2)[1:-1]
+    return window / window.sum()
 
 
 def detrend(x: np.ndarray, width: int) -> np.ndarray:
@@ -83,6 +93,7 @@ class TempoEstimator:
 
     def __init__(self, hop_s: float) -> None:
         self.hop_s = hop_s
+        self._kernel = smoothing_kernel(hop_s)
         self.bpm_grid = np.arange(MIN_BPM, MAX_BPM + 1e-9, 0.25)
         lags = 60.0 / (self.bpm_grid * hop_s)                                  # [C] hops per beat
         comb = lags[None, :] * np.arange(1, HARMONICS + 1)[:, None]          # [H, C] lags read by the comb
@@ -112,7 +123,7 @@ class TempoEstimator:
         weights = self._recency[-len(history):]
         # Onset strength is spiky and hits land on whole hops: smoothing it over a few hops keeps
         # the autocorrelation from missing a period that is not a whole number of hops.
-        history = np.convolve(history, _SMOOTH_KERNEL, mode="same")
+        history = np.convolve(history, self._kernel, mode="same")
         history = detrend(history, self._detrend_hops)
         x = (history - history.mean()) * weights
         acf = self._autocorrelation(x)
@@ -187,14 +198,12 @@ class BeatTracker:
     ----------
     hop_s : float
         Seconds per hop.
-    update_every : int
-        Hops between tempo re-estimates (the phase is corrected twice as often).
     latency_s : float
         How late onset strength peaks after the sound that causes it (the onset window's
         delay); beats are predicted this much earlier so that they land on the sound.
     """
 
-    def __init__(self, hop_s: float, *, update_every: int = 32, latency_s: float = 0.0) -> None:
+    def __init__(self, hop_s: float, *, latency_s: float = 0.0) -> None:
         self.hop_s = hop_s
         self.tempo = TempoEstimator(hop_s)
         n = int(round(HISTORY_S / hop_s))
@@ -203,8 +212,10 @@ class BeatTracker:
         self._n = n
         self._filled = 0
         self._count = 0
-        self._update_every = update_every
-        self._phase_every = max(1, update_every // 2)
+        self._update_every = max(2, round(UPDATE_S / hop_s))
+        self._phase_every = self._update_every // 2
+        self._accent_hops = max(1, round(ACCENT_WINDOW_S / hop_s))
+        self._kernel = smoothing_kernel(hop_s)
         self._latency_hops = latency_s / hop_s
         self.phase = 0.0
         self._since_beat = 1e9            # hops since the last beat event
@@ -227,7 +238,7 @@ class BeatTracker:
 
     def _measure_phase(self, period: float) -> float | None:
         """Beats since the last beat position (0..1) that best explains the recent onsets."""
-        history = np.convolve(self._recent(self._history), _SMOOTH_KERNEL, mode="same")
+        history = np.convolve(self._recent(self._history), self._kernel, mode="same")
         n = len(history)
         if n < 2 * period + 2:
             return None
@@ -279,10 +290,10 @@ class BeatTracker:
         """Book-keeping at a beat event; returns 1.0 when it starts a bar."""
         self._beat_number += 1
         if self._beat_number >= 2:
-            # The previous beat's accent: the strongest low-frequency (kick, bass) onset within 3 hops of it.
-            ago = hops_since_last
+            # The previous beat's accent: the strongest low-frequency (kick, bass) onset close to it.
+            ago, near = hops_since_last, self._accent_hops
             low = self._recent(self._low)
-            lo, hi = len(low) - 1 - ago - 3, len(low) - 1 - ago + 4
+            lo, hi = len(low) - 1 - ago - near, len(low) - 1 - ago + near + 1
             accent = float(low[max(0, lo):max(0, hi)].max()) if hi > 0 else 0.0
             number = self._beat_number - 1
             for m, acc in self._accents.items():
