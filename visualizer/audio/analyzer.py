@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from visualizer.audio.beats import BeatTracker
+from visualizer.audio.beats import REFERENCE_HOP_S, BeatTracker
 from visualizer.audio.features import FeatureTrack
 from visualizer.audio.onsets import OnsetPicker, RunningPeak, onset_offset_s, onset_window
 from visualizer.settings import AnalysisSettings
@@ -22,16 +22,15 @@ _DYNAMIC_RANGE_DB = 42.0  # span mapped onto 0..1 below the adaptive peak
 _MIN_PEAK_DB = -50.0    # the adaptive peak never falls below this: quiet rooms stay dark
 _CENTROID_LO_HZ, _CENTROID_HI_HZ = 100.0, 8000.0
 _MEL_GAIN = 1e7         # log-compression strength of mel power relative to the peak level (a -70 dB floor)
-_REFERENCE_HOP_S = 256 / 22050  # the hop the time constants below were tuned at (11.6 ms)
-_HARMONIC_S = 9 * _REFERENCE_HOP_S  # span of the causal time median of the harmonic estimate
+_HARMONIC_S = 9 * REFERENCE_HOP_S  # span of the causal time median of the harmonic estimate
 _PERCUSSIVE_BANDS = 5   # band pairs (10 mel bands) in the frequency median of the percussive estimate
-_REFERENCE_FRAMES = 3    # the onset function compares each frame with the max of this many earlier ones, _REFERENCE_HOP_S apart
+_REFERENCE_FRAMES = 3    # the onset function compares each frame with the max of this many earlier ones, REFERENCE_HOP_S apart
 _RELIABLE_BINS = 8      # mel bands of fewer FFT bins than this weigh proportionally less in the onset function
 _JUMP_DB = 20.0         # a rise of the newest samples' level out of silence that makes a row audible
 _JUMP_MIN_STRENGTH = 0.6  # weakest onset (0..1) taken on a row that only such a jump made audible
 _ACCENT_MAX_HZ = 100.0   # bar accents come from onsets below this (kick drums, bass notes)
 _TONAL_BEAT_WEIGHT = 2.0   # weight of the plain (tonal-change) flux in the beat tracker's onset strength
-_ONSET_DELAY_S = _REFERENCE_HOP_S  # typical delay of the onset function's peak after the sound
+_ONSET_DELAY_S = REFERENCE_HOP_S  # typical delay of the onset function's peak after the sound
 
 
 class DecibelNormalizer:
@@ -120,7 +119,7 @@ class Analyzer:
         self._buffer = np.zeros(s.n_fft - s.hop_length, dtype=np.float32)
         self._frames_done = 0
         # Time constants become row counts at this hop (the same spans in seconds at any hop).
-        self._reference_step = max(1, round(_REFERENCE_HOP_S / self.hop_s))  # rows between reference frames
+        self._reference_step = max(1, round(REFERENCE_HOP_S / self.hop_s))  # rows between reference frames
         self._reference_rows = _REFERENCE_FRAMES * self._reference_step
         self._harmonic_rows = max(3, round(_HARMONIC_S / self.hop_s)) | 1   # odd: the median is one element
         self._prev_logmel = np.zeros((self._reference_rows, n_mels))

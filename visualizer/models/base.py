@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from dataclasses import asdict
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 
@@ -11,6 +12,18 @@ from visualizer.errors import UserError
 
 class CheckpointError(UserError):
     """A checkpoint is missing, corrupt, untrusted or of an unknown format."""
+
+
+class ModelConfig:
+    """For a model family's config dataclass: to and from the plain dict stored (as JSON) beside the weights."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]):
+        """The config in ``data``; keys the dataclass does not have are ignored."""
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
 @runtime_checkable

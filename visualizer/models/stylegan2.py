@@ -16,11 +16,13 @@ Equalised learning rate: every weight is stored at unit scale and multiplied at 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from visualizer.models.base import ModelConfig
 
 LRELU_SLOPE = 0.2
 LRELU_GAIN = math.sqrt(2.0)
@@ -28,7 +30,7 @@ RESAMPLE_TAPS = (1.0, 3.0, 3.0, 1.0)
 
 
 @dataclass(frozen=True)
-class StyleGAN2Config:
+class StyleGAN2Config(ModelConfig):
     """Shape of a StyleGAN2 generator (names follow NVlabs' init kwargs)."""
 
     img_resolution: int = 256
@@ -47,13 +49,6 @@ class StyleGAN2Config:
     @property
     def block_resolutions(self) -> list[int]:
         return [2 ** i for i in range(2, int(math.log2(self.img_resolution)) + 1)]
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "StyleGAN2Config":
-        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
     @classmethod
     def from_nvlabs_kwargs(cls, kwargs: dict) -> "StyleGAN2Config":

@@ -23,18 +23,19 @@ from the file for trained ones.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from visualizer.models.base import ModelConfig
 from visualizer.models.stylegan2 import LRELU_GAIN, LRELU_SLOPE, FullyConnected, StyleGANNetwork
 
 
 @dataclass(frozen=True)
-class StyleGAN3Config:
+class StyleGAN3Config(ModelConfig):
     """Shape of a StyleGAN3 generator (names follow NVlabs' init kwargs). Config T: ``conv_kernel=3``;
     config R: ``conv_kernel=1, use_radial_filters=True`` (and usually twice the channels)."""
 
@@ -58,13 +59,6 @@ class StyleGAN3Config:
     lrelu_upsampling: int = 2     # the leaky ReLU runs at this multiple of the higher rate
     use_radial_filters: bool = False
     conv_clamp: float | None = 256.0
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "StyleGAN3Config":
-        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
     @classmethod
     def from_nvlabs_kwargs(cls, kwargs: dict) -> "StyleGAN3Config":

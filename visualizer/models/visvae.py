@@ -10,16 +10,17 @@ resolution, and the last doubling is a pixel shuffle instead of a full-size conv
 from __future__ import annotations
 
 import copy
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
+from visualizer.models.base import ModelConfig
 from visualizer.models.upconv import fold_upsampling
 
 
 @dataclass(frozen=True)
-class VisVAEConfig:
+class VisVAEConfig(ModelConfig):
     """Architecture of a VisVAE; stored next to the weights in every checkpoint."""
 
     latent_dim: int = 128
@@ -34,9 +35,6 @@ class VisVAEConfig:
                 f"resolution {self.resolution} does not match {len(self.channels)} decoder stages "
                 f"(which give {expected})"
             )
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict) -> "VisVAEConfig":
