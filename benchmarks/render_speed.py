@@ -3,8 +3,11 @@
     python benchmarks/render_speed.py [--seconds 60] [--size 512] [--fps 30] [--model PATH] [--device auto]
 
 Prints one table: the generator's frames/s at its native size (batch 1 and the render
-batch), then the real-time factor (render wall time / audio duration) of a full render
-of the synthesised demo loop, with the time spent in each stage.
+batch); the real-time factor (render wall time / audio duration) of a full render of the
+synthesised demo loop with the default settings, with the time spent in each stage; the
+same render with every frame generated (``render.inbetweens = 0``), in the same run; and
+how close the in-betweens come to the frames the generator would have drawn (PSNR at the
+generator's size). Start-up (imports, loading the model) is timed apart, not in the factor.
 """
 
 from __future__ import annotations
@@ -14,11 +17,14 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 from machine_info import host_and_cpu
 
 from visualizer.audio.demo import demo_loop, write_wav
-from visualizer.engine import render_file
+from visualizer.audio.analyzer import analyse_signal
+from visualizer.engine import OfflineRenderer, frame_count, render_file, to_uint8_images
+from visualizer.render.inbetween import cross_fade
 from visualizer.models.io import load_generator
 from visualizer.settings import Settings
 
@@ -41,6 +47,26 @@ def generator_fps(generator, batch: int, seconds: float = 5.0) -> float:
     return done / (time.perf_counter() - start)
 
 
+def inbetween_psnr(generator, settings: Settings, audio: Path) -> np.ndarray:
+    """PSNR (dB) of every in-between frame of a render against the frame the generator would draw."""
+    from visualizer.audio.sources import load_audio
+
+    clip = load_audio(audio)
+    track = analyse_signal(clip.mono_at(settings.analysis.sample_rate), settings.analysis)
+    plan = OfflineRenderer(settings, generator).plan(track, frame_count(clip.duration_s, settings.render.fps))
+    scores = []
+    for a, b in zip(plan.keys[:-1].tolist(), plan.keys[1:].tolist()):
+        if b - a < 2:
+            continue
+        noise = torch.from_numpy(plan.noise[a:b + 1]) if plan.noise is not None else None
+        exact = to_uint8_images(generator(torch.from_numpy(plan.latents[a:b + 1]), noise_scale=noise))
+        for k in range(1, b - a):
+            blend = cross_fade(exact[0], exact[-1], k / (b - a)).astype(np.float64)
+            mse = np.mean((blend - exact[k]) ** 2)
+            scores.append(10 * np.log10(255.0 ** 2 / max(mse, 1e-10)))
+    return np.asarray(scores)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seconds", type=float, default=60.0, help="length of the rendered track")
@@ -50,27 +76,38 @@ def main() -> None:
     p.add_argument("--device", default="auto")
     args = p.parse_args()
 
+    started = time.perf_counter()
     settings = Settings().with_overrides(render={"size": args.size, "fps": args.fps},
                                          model={"device": args.device})
     generator = load_generator(args.model, device=args.device)
+    analyse_signal(np.zeros(settings.analysis.sample_rate, np.float32), settings.analysis)  # imports librosa's filters
     print(f"machine: {machine()}")
     print(f"model: {generator.resolution}x{generator.resolution}, latent {generator.latent_dim}, "
           f"device {generator.device}")
-    print(f"{'measure':44s} {'value':>10s}")
+    print(f"{'measure':48s} {'value':>10s}")
+    print(f"{'start-up: imports and model load, s':48s} {time.perf_counter() - started:10.2f}")
     for batch in sorted({1, settings.render.batch}):
         fps = generator_fps(generator, batch)
-        print(f"{f'generator fps, batch {batch}, {generator.resolution}px':44s} {fps:10.1f}")
-        print(f"{f'generator ms/frame, batch {batch}':44s} {1000 / fps:10.2f}")
+        print(f"{f'generator fps, batch {batch}, {generator.resolution}px':48s} {fps:10.1f}")
+        print(f"{f'generator ms/frame, batch {batch}':48s} {1000 / fps:10.2f}")
 
     bars = max(1, round(args.seconds / 2.0))  # 120 BPM: one 4/4 bar is 2 s
+    every_frame = settings.with_overrides(render={"inbetweens": 0})
     with tempfile.TemporaryDirectory() as tmp:
         audio = write_wav(Path(tmp) / "track.wav", demo_loop(bars=bars), 44100)
-        result = render_file(audio, Path(tmp) / "track.mp4", settings, progress=False, generator=generator)
-    label = f"render {result.audio_duration_s:.0f}s @ {args.size}px {args.fps:g}fps"
-    print(f"{label + ', real-time factor':44s} {result.real_time_factor:10.3f}")
-    print(f"{'render frames/s (end to end)':44s} {result.frames / result.wall_s:10.1f}")
-    for stage, seconds in result.stage_s.items():
-        print(f"{'  ' + stage + ' ms/frame':44s} {1000 * seconds / result.frames:10.2f}")
+        for name, chosen in (("default", settings), ("every frame generated", every_frame)):
+            result = render_file(audio, Path(tmp) / "track.mp4", chosen, progress=False, generator=generator)
+            label = f"render {result.audio_duration_s:.0f}s @ {args.size}px {args.fps:g}fps, {name}"
+            print(f"{label:48s}")
+            print(f"{'  real-time factor':48s} {result.real_time_factor:10.3f}")
+            print(f"{'  frames/s (end to end)':48s} {result.frames / result.wall_s:10.1f}")
+            print(f"{'  share of frames generated':48s} {result.generated / result.frames:10.2f}")
+            for stage, seconds in result.stage_s.items():
+                print(f"{'  ' + stage + ' ms/frame':48s} {1000 * seconds / result.frames:10.2f}")
+        scores = inbetween_psnr(generator, settings, audio)
+    if len(scores):
+        print(f"{'in-betweens vs generated frames, PSNR dB mean':48s} {scores.mean():10.1f}")
+        print(f"{'  5th percentile / worst':48s} {np.percentile(scores, 5):5.1f} {scores.min():4.1f}")
 
 
 if __name__ == "__main__":

@@ -85,9 +85,33 @@ def test_silence_renders_finite_pictures(tmp_path, generator):
     clip = load_audio(audio)
     from visualizer.audio.analyzer import analyse_signal
 
-    latents, uniforms, _ = OfflineRenderer(settings, generator).plan(
-        analyse_signal(clip.mono_at(22050), settings.analysis), 20)
-    assert np.isfinite(latents).all() and all(u.flash == 0 for u in uniforms)
+    plan = OfflineRenderer(settings, generator).plan(analyse_signal(clip.mono_at(22050), settings.analysis), 20)
+    assert np.isfinite(plan.latents).all() and all(u.flash == 0 for u in plan.uniforms)
     render_file(audio, tmp_path / "silence.mp4", settings, progress=False, generator=generator)
     brightness = frame_brightness(tmp_path / "silence.mp4")
     assert len(brightness) == 20 and brightness.std() < 10 and brightness.mean() > 5
+
+
+def test_inbetweens_look_like_the_frames_they_stand_in_for(click_wav, generator):
+    """Where the render blends instead of generating, the blend is close to what the generator
+    would have drawn, and the frames either side of every hit are drawn for real."""
+    from visualizer.audio.analyzer import analyse_signal
+    from visualizer.engine import to_uint8_images
+    from visualizer.render.inbetween import cross_fade
+    import torch
+
+    settings = Settings().with_overrides(render={"fps": 30})
+    clip = load_audio(click_wav)
+    plan = OfflineRenderer(settings, generator).plan(analyse_signal(clip.mono_at(22050), settings.analysis), 180)
+    keys = set(plan.keys.tolist())
+    assert len(keys) < 0.7 * 180  # in-betweens are used
+    steps = np.linalg.norm(np.diff(plan.latents, axis=0), axis=1)
+    for k in np.flatnonzero(steps > 10 * np.median(steps)):  # the latent leaps: a pulse's attack
+        assert k in keys and k + 1 in keys, k
+    exact = to_uint8_images(generator(torch.from_numpy(plan.latents)))
+    worst = np.inf
+    for a, b in zip(plan.keys[:-1], plan.keys[1:]):
+        for k in range(a + 1, b):
+            blend = cross_fade(exact[a], exact[b], (k - a) / (b - a)).astype(float)
+            worst = min(worst, 10 * np.log10(255 ** 2 / max(np.mean((blend - exact[k]) ** 2), 1e-10)))
+    assert worst > 32, worst  # dB

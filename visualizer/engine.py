@@ -26,6 +26,7 @@ from visualizer.mapping.walk import Keyframes
 from visualizer.models.base import Generator
 from visualizer.models.io import apply_model_settings, load_generator
 from visualizer.render.compositor import Compositor
+from visualizer.render.inbetween import cross_fade, key_frames
 from visualizer.render.video import VideoWriter, check_output_path
 from visualizer.settings import Settings
 
@@ -45,6 +46,7 @@ class RenderResult:
     # main thread waited for the generator or the encoder; the generator and the encoder run
     # beside the compositor, so these add up to more than wall_s.
     stage_s: dict[str, float]
+    generated: int = 0  # frames the generator drew; the others are in-betweens
 
     @property
     def real_time_factor(self) -> float:
@@ -63,6 +65,18 @@ def frame_count(duration_s: float, fps: float) -> int:
     return max(1, int(round(duration_s * fps)))
 
 
+@dataclass(frozen=True)
+class FramePlan:
+    """A render's frames before any pixel: ``latents`` [frames, D] (or [frames, layers, D]), their
+    shader ``uniforms``, a layered generator's noise scales [frames, layers] (else None), and
+    ``keys``, the ascending indices of the frames the generator draws (the rest are in-betweens)."""
+
+    latents: np.ndarray
+    uniforms: list[Uniforms]
+    noise: np.ndarray | None
+    keys: np.ndarray
+
+
 class OfflineRenderer:
     """Steps the pipeline on a virtual clock at the video frame rate, ``batch`` frames at a time."""
 
@@ -70,9 +84,8 @@ class OfflineRenderer:
         self.settings = settings
         self.generator = generator
 
-    def plan(self, track: FeatureTrack, frames: int) -> tuple[np.ndarray, list[Uniforms], np.ndarray | None]:
-        """Latents [frames, D] (or [frames, layers, D]), uniforms, and for a layered generator the
-        noise scales [frames, layers], for every frame: all the mapping, no pixels yet."""
+    def plan(self, track: FeatureTrack, frames: int) -> FramePlan:
+        """Everything but the pixels, for every frame: the mapping, and which frames to generate."""
         s = self.settings
         keyframes = Keyframes.from_generator(self.generator, seed=s.render.seed, count=s.walk.keyframes)
         mapper = Mapper(s, keyframes, layer_groups=getattr(self.generator, "layer_groups", None))
@@ -83,8 +96,18 @@ class OfflineRenderer:
             latents.append(z)
             uniforms.append(u)
             noise.append(mapper.noise_scale)
-        return np.stack(latents), uniforms, (np.stack(noise).astype(np.float32) if mapper.noise_scale is not None
-                                             else None)
+        latents = np.stack(latents)
+        noise = np.stack(noise).astype(np.float32) if mapper.noise_scale is not None else None
+        # The bend allowed under an in-between is measured against the keyframes' spread (RMS over
+        # the layers of a layered latent), so one tolerance suits every latent space; a noise
+        # scale counts in its own units (1 = none).
+        spread = float(np.sqrt(np.mean(np.sum(keyframes.walk ** 2, axis=-1))))
+        layers = latents[0].size // latents.shape[-1]
+        path = latents.reshape(frames, -1) / max(spread * np.sqrt(layers), 1e-9)
+        if noise is not None:
+            path = np.concatenate([path, noise.reshape(frames, -1)], axis=1)
+        keys = key_frames(path, max_inbetweens=s.render.inbetweens, tolerance=s.render.inbetween_tolerance)
+        return FramePlan(latents=latents, uniforms=uniforms, noise=noise, keys=keys)
 
     def render(self, clip: AudioClip, output: Path,
                on_frames: Callable[[int], None] = lambda n: None) -> RenderResult:
@@ -102,23 +125,23 @@ class OfflineRenderer:
         track = analyse_signal(clip.mono_at(s.analysis.sample_rate), s.analysis)
         lap("analysis")
         frames = frame_count(clip.duration_s, s.render.fps)
-        latents, uniforms, noise = self.plan(track, frames)
+        plan = self.plan(track, frames)
         lap("mapping")
         size = (s.render.size, s.render.size)
-        batches = [(first, min(frames, first + s.render.batch)) for first in range(0, frames, s.render.batch)]
+        batches = [plan.keys[i:i + s.render.batch] for i in range(0, len(plan.keys), s.render.batch)]
 
-        def generate(first: int, last: int) -> np.ndarray:
+        def generate(keys: np.ndarray) -> np.ndarray:
             t0 = time.perf_counter()
-            scale = torch.from_numpy(noise[first:last]) if noise is not None else None
-            images = to_uint8_images(self.generator(torch.from_numpy(latents[first:last]), noise_scale=scale))
+            scale = torch.from_numpy(plan.noise[keys]) if plan.noise is not None else None
+            images = to_uint8_images(self.generator(torch.from_numpy(plan.latents[keys]), noise_scale=scale))
             stages["generator"] += time.perf_counter() - t0
             return images
 
         compositor = Compositor(size)
         # Three stages overlap: the generator works one batch ahead in its own thread, the main
-        # thread (which owns the OpenGL context) shades, and the encoder takes finished frames
-        # in a third; torch and FFmpeg release the GIL while they work. The encoder's queue
-        # is bounded, so memory stays flat when it is the slowest stage.
+        # thread (which owns the OpenGL context) blends in-betweens and shades, and the encoder
+        # takes finished frames in a third; torch and FFmpeg release the GIL while they work.
+        # The encoder's queue is bounded, so memory stays flat when it is the slowest stage.
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="generator")
         encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="encoder")
         pending: deque[Future] = deque()
@@ -128,23 +151,33 @@ class OfflineRenderer:
             writer.write(pixels)
             stages["encoder"] += time.perf_counter() - t0
 
+        def show(writer: VideoWriter, image: np.ndarray, k: int) -> None:
+            compositor.draw(image, plan.uniforms[k].as_dict())
+            pending.append(encoder.submit(encode, writer, compositor.read()))
+            lap("compositor")
+            while len(pending) > ENCODER_QUEUE or (pending and pending[0].done()):
+                pending.popleft().result()  # raises what the encoder raised
+            lap("waiting")
+
         try:
             with VideoWriter(output, size, s.render.fps, clip, crf=s.render.crf, preset=s.render.preset,
+                             threads=s.render.encoder_threads,
                              audio_bitrate_kbps=s.render.audio_bitrate_kbps) as writer:
-                ahead = pool.submit(generate, *batches[0])
-                for i, (first, last) in enumerate(batches):
+                ahead = pool.submit(generate, batches[0])
+                last_key, last_image = -1, None
+                for i, keys in enumerate(batches):
                     images = ahead.result()
                     lap("waiting")
                     if i + 1 < len(batches):
-                        ahead = pool.submit(generate, *batches[i + 1])
-                    for image, u in zip(images, uniforms[first:last]):
-                        compositor.draw(image, u.as_dict())
-                        pending.append(encoder.submit(encode, writer, compositor.read()))
-                        lap("compositor")
-                        while len(pending) > ENCODER_QUEUE or (pending and pending[0].done()):
-                            pending.popleft().result()  # raises what the encoder raised
-                        lap("waiting")
-                    on_frames(last - first)
+                        ahead = pool.submit(generate, batches[i + 1])
+                    shown = 0
+                    for key, image in zip(keys.tolist(), images):
+                        for k in range(last_key + 1, key):
+                            show(writer, cross_fade(last_image, image, (k - last_key) / (key - last_key)), k)
+                        show(writer, image, key)
+                        shown += key - last_key
+                        last_key, last_image = key, image
+                    on_frames(shown)
                 while pending:
                     pending.popleft().result()
                 lap("waiting")
@@ -154,7 +187,7 @@ class OfflineRenderer:
             compositor.release()
         lap("encoder")  # flushing the encoders on close
         return RenderResult(path=Path(output), frames=frames, audio_duration_s=clip.duration_s,
-                            wall_s=time.perf_counter() - start, stage_s=stages)
+                            wall_s=time.perf_counter() - start, stage_s=stages, generated=len(plan.keys))
 
 
 def render_file(input_path: str | Path, output_path: str | Path, settings: Settings, *,

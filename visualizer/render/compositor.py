@@ -6,7 +6,9 @@ back (offline), the window scales it onto the screen (live), so both show the sa
 
 from __future__ import annotations
 
+import ctypes
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -31,6 +33,19 @@ def load_shader(name: str, shader_dir: Path = SHADER_DIR, defines: dict[str, int
     version, _, rest = source.partition("\n")
     lines = "".join(f"#define {key} {int(value)}\n" for key, value in defines.items())
     return f"{version}\n{lines}{rest}"
+
+
+def gil_free_finish() -> Callable[[], None]:
+    """``glFinish`` for the current context, called through ctypes, which lets go of Python's GIL
+    while the call waits. moderngl holds the GIL in every call, so a read-back that has to wait
+    for the software rasteriser would otherwise stall the generator and encoder threads with it.
+    A no-op where no GL library can be loaded (the read-back then simply waits itself)."""
+    for name in ("libOpenGL.so.0", "libGL.so.1"):
+        try:
+            return ctypes.CDLL(name).glFinish
+        except (OSError, AttributeError):
+            continue
+    return lambda: None
 
 
 def create_headless_context():
@@ -71,6 +86,7 @@ class Compositor:
         self._uploaded: list = [None, None]  # which frame object each texture holds
         self.output = self.ctx.texture(size, 4)  # the offscreen picture, also usable as a texture
         self._fbo = self.ctx.framebuffer(color_attachments=[self.output])
+        self._finish = gil_free_finish()
 
     def _program(self, blend: bool, grain: bool) -> tuple:
         import moderngl
@@ -124,8 +140,13 @@ class Compositor:
                 program[name].value = value
         vao.render(mode=self.ctx.TRIANGLE_STRIP)
 
+    def finish(self) -> None:
+        """Wait until everything drawn so far is done, letting other Python threads run meanwhile."""
+        self._finish()
+
     def read(self) -> np.ndarray:
         """The offscreen target's pixels as uint8 [H, W, 3], top row first."""
+        self.finish()  # the wait for the drawing, without the GIL; the read below only copies
         data = self._fbo.read(components=3, alignment=1)
         w, h = self.size
         return np.frombuffer(data, dtype=np.uint8).reshape(h, w, 3)[::-1]

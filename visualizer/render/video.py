@@ -68,7 +68,10 @@ class VideoWriter:
     """Writes RGB frames (uint8 [H, W, 3]) at ``fps``, with ``audio`` muxed in alongside."""
 
     def __init__(self, path: str | Path, size: tuple[int, int], fps: float, audio: AudioClip | None, *,
-                 crf: int = 18, preset: str = "veryfast", audio_bitrate_kbps: int = 192) -> None:
+                 crf: int = 18, preset: str = "veryfast", threads: int = 0, audio_bitrate_kbps: int = 192) -> None:
+        """``threads``: x264's threads, 0 for a quarter of the CPU cores (at least 1). x264's own
+        default (1.5 per core) pays for its frame threads in CPU time, which a render whose
+        generator and shaders keep every core busy does not have to spare."""
         import av
 
         self.path = check_output_path(path)
@@ -83,12 +86,16 @@ class VideoWriter:
         self._video = self._container.add_stream("libx264", rate=self.fps)
         self._video.width, self._video.height = w + (w % 2), h + (h % 2)  # yuv420p needs even sizes
         self._video.pix_fmt = "yuv420p"
-        self._video.options = {"crf": str(crf), "preset": preset}
+        threads = threads or max(1, (os.cpu_count() or 1) // 4)
+        self._video.options = {"crf": str(crf), "preset": preset, "threads": str(threads)}
         self._audio = None
         if audio is not None:
             self._samples, rate, layout = _audio_for_aac(audio)
             self._audio = self._container.add_stream("aac", rate=rate, layout=layout)
             self._audio.bit_rate = audio_bitrate_kbps * 1000
+            # FFmpeg's 'fast' AAC coder is the better one from 64 kbit/s up, and about 5x cheaper than
+            # its default 'twoloop' (which took 3 ms of CPU per video frame at 30 fps).
+            self._audio.options = {"aac_coder": "fast" if audio_bitrate_kbps >= 64 else "twoloop"}
             self._audio_rate = rate
             self._audio_pos = 0
 
