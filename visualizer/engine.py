@@ -78,7 +78,8 @@ class FramePlan:
 
 
 class OfflineRenderer:
-    """Steps the pipeline on a virtual clock at the video frame rate, ``batch`` frames at a time."""
+    """Steps the pipeline on a virtual clock at the video frame rate; the generator draws the plan's
+    key frames, ``render.batch`` per call, and the frames between them are cross-fades."""
 
     def __init__(self, settings: Settings, generator: Generator) -> None:
         self.settings = settings

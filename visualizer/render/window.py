@@ -217,7 +217,7 @@ class LiveWindow:
             # Effects at render_scale of the window, then one bilinear fetch per window pixel.
             self.compositor.draw(shown.frame, shown.uniforms.as_dict(), previous=shown.previous, mix=shown.mix)
             # Sampling that picture below would wait for it inside moderngl, holding the GIL, and
-            # stall the analysis thread; waiting here lets it run (onsets reported ~3.5 ms sooner).
+            # stall the analysis thread; waiting here lets it run (onsets are reported 2-5 ms sooner).
             self.compositor.finish()
         self.ctx.screen.use()
         self.ctx.viewport = (0, 0, *size)
