@@ -14,6 +14,7 @@ import numpy as np
 
 from visualizer.audio.sources import AudioClip
 from visualizer.errors import UserError
+from visualizer.settings import RenderSettings
 
 _AAC_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000)
 _LAYOUTS = {1: "mono", 2: "stereo", 6: "5.1", 8: "7.1"}
@@ -68,7 +69,9 @@ class VideoWriter:
     """Writes RGB frames (uint8 [H, W, 3]) at ``fps``, with ``audio`` muxed in alongside."""
 
     def __init__(self, path: str | Path, size: tuple[int, int], fps: float, audio: AudioClip | None, *,
-                 crf: int = 18, preset: str = "veryfast", threads: int = 0, audio_bitrate_kbps: int = 192) -> None:
+                 crf: int = RenderSettings.crf, preset: str = RenderSettings.preset,
+                 threads: int = RenderSettings.encoder_threads,
+                 audio_bitrate_kbps: int = RenderSettings.audio_bitrate_kbps) -> None:
         """``threads``: x264's threads, 0 for a quarter of the CPU cores (at least 1). x264's own
         default (1.5 per core) pays for its frame threads in CPU time, which a render whose
         generator and shaders keep every core busy does not have to spare."""
