@@ -21,11 +21,12 @@ import numpy as np
 import torch
 from machine_info import host_and_cpu
 
-from visualizer.audio.demo import demo_loop, write_wav
 from visualizer.audio.analyzer import analyse_signal
+from visualizer.audio.demo import demo_loop, write_wav
+from visualizer.audio.sources import load_audio
 from visualizer.engine import OfflineRenderer, frame_count, render_file, to_uint8_images
-from visualizer.render.inbetween import cross_fade
 from visualizer.models.io import load_generator
+from visualizer.render.inbetween import cross_fade
 from visualizer.settings import Settings
 
 
@@ -49,8 +50,6 @@ def generator_fps(generator, batch: int, seconds: float = 5.0) -> float:
 
 def inbetween_psnr(generator, settings: Settings, audio: Path) -> np.ndarray:
     """PSNR (dB) of every in-between frame of a render against the frame the generator would draw."""
-    from visualizer.audio.sources import load_audio
-
     clip = load_audio(audio)
     track = analyse_signal(clip.mono_at(settings.analysis.sample_rate), settings.analysis)
     plan = OfflineRenderer(settings, generator).plan(track, frame_count(clip.duration_s, settings.render.fps))

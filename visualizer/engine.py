@@ -46,7 +46,7 @@ class RenderResult:
     # main thread waited for the generator or the encoder; the generator and the encoder run
     # beside the compositor, so these add up to more than wall_s.
     stage_s: dict[str, float]
-    generated: int = 0  # frames the generator drew; the others are in-betweens
+    generated: int  # frames the generator drew; the others are in-betweens
 
     @property
     def real_time_factor(self) -> float:
