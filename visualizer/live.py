@@ -356,7 +356,7 @@ def run_live(input_spec: str, settings: Settings, *, settings_path=None, device=
         session = LiveSession(settings=settings, generator=generator, source=source)
         window = LiveWindow(session, size=size, fullscreen=fullscreen, screen=screen, frame_log=frame_log,
                             duration_s=duration_s, stop=stop, render_scale=settings.live.render_scale,
-                            bicubic=settings.live.upscale == "bicubic")
+                            bicubic=settings.live.upscale == "bicubic", scale_filter=settings.live.window_filter)
 
         def changed(new: Settings) -> None:
             session.apply_settings(new)

@@ -147,6 +147,11 @@ class LiveSettings:
     upscale: str = _opt("bilinear", "how the window enlarges generated frames: bilinear (one GPU tap, fast) or "
                                     "bicubic (sharper, as in videos; 16 taps per pixel)",
                         choices=("bilinear", "bicubic"))
+    window_filter: str = _opt("auto", "how the window scales the effects (render_scale of its size) up to its own "
+                                      "size: bilinear (smooth), nearest (half the cost where OpenGL runs on the CPU, "
+                                      "blockier on sharp edges), or auto: nearest on a software renderer (llvmpipe, "
+                                      "softpipe, SwiftShader), bilinear on a GPU (read at start)",
+                              choices=("auto", "bilinear", "nearest"))
     cpu_generator_fps: float = _opt(12.0, "most frames per second a generator on the CPU may make (0 = no limit); "
                                          "a low limit leaves more of a weak CPU to the display, which cross-fades "
                                          "between generated frames (read at start)", lo=0, hi=240)
