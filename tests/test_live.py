@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -58,6 +59,40 @@ def test_the_window_flashes_with_the_clicks_a_microphone_hears(tmp_path, virtual
     near = gaps[np.abs(gaps - 0.6) < 0.1]
     assert len(near) >= 0.7 * (len(CLICKS) - 1), gaps
     assert np.abs(near - 0.6).max() < 0.004, gaps
+
+
+def xdotool(*args, env):
+    if shutil.which("xdotool") is None:
+        pytest.fail("xdotool is missing: apt-get install xdotool (bash .ci/setup installs it)")
+    return subprocess.run(["xdotool", *args], env=env, capture_output=True, text=True, timeout=30, check=True).stdout
+
+
+def test_the_keys_work_as_a_user_presses_them(tmp_path, virtual_display, virtual_mic):
+    env = dict(virtual_mic, DISPLAY=virtual_display)
+    log = tmp_path / "frames.jsonl"
+    proc = start(["--input", "mic", "--device", "pulse", "--duration", "60", "--frame-log", log,
+                  "--window-size", "320x240"], env)
+    window = xdotool("search", "--sync", "--name", "^visualizer$", env=env).split()[0]
+    xdotool("windowfocus", "--sync", window, env=env)
+    pressed = {}
+    for key in ("h", "space", "n", "r", "f", "Escape"):  # real key events through the X server (XTEST)
+        time.sleep(1.0)
+        pressed[key] = time.monotonic()
+        xdotool("key", key, env=env)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and "Traceback" not in err, err
+    assert time.monotonic() - pressed["Escape"] < 10  # Esc ended the show, not --duration
+    assert "no --settings file to reload" in err  # R, started without --settings
+    frames = [json.loads(line) for line in log.read_text().splitlines()]
+
+    def after(key):
+        return [f for f in frames if f["presented"] > pressed[key] + 0.5]
+
+    first, last = frames[0], frames[-1]
+    assert not first["hud"] and all(f["hud"] for f in after("h"))
+    assert not first["frozen"] and all(f["frozen"] for f in after("space"))
+    assert all(f["seed"] == first["seed"] + 1 for f in after("n"))
+    assert first["size"] == [320, 240] and last["size"] != [320, 240]  # fullscreen: the screen's size
 
 
 def test_sigterm_and_sigint_end_the_show_cleanly(virtual_display, virtual_mic):

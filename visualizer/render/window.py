@@ -183,13 +183,24 @@ class LiveWindow:
         self.request_stop()
         return True
 
+    def _clear_gl_errors(self) -> None:
+        """Read back (and so clear) GL error flags that moderngl left set. pyglet checks the flag
+        after its own GL calls (window events, fullscreen) and would raise on a stale one: reading
+        the window's pixels (the frame log) leaves GL_INVALID_OPERATION behind, harmlessly."""
+        for _ in range(8):
+            if self.ctx.error == "GL_NO_ERROR":
+                return
+
     def _on_key(self, symbol, modifiers):
         key = self._pyglet.window.key
         if symbol == key.ESCAPE:
             self.request_stop()
             return True  # keeps pyglet from closing the window under us
         if symbol == key.F:
-            self.window.set_fullscreen(not self.window.fullscreen)
+            try:
+                self.window.set_fullscreen(not self.window.fullscreen)
+            except Exception as exc:  # a display that refuses must not end the show
+                self.show_message(f"fullscreen failed: {str(exc).splitlines()[0][:80]}")
         elif symbol == key.SPACE:
             self.session.frozen = not self.session.frozen
             self.show_message("frozen" if self.session.frozen else "running", 2.0)
@@ -272,6 +283,7 @@ class LiveWindow:
                 "onset_capture": shown.onset_capture, "onset_found": shown.onset_found, "ticked": shown.ticked,
                 "has_frame": shown.frame is not None,
                 "overflows": self.session.source.stats.overflows,
+                "size": [w, h], "hud": self.hud.visible, "frozen": self.session.frozen, "seed": self.session.seed,
             }
             self._frame_log.write(json.dumps(record) + "\n")
 
@@ -291,6 +303,7 @@ class LiveWindow:
                 if getattr(self.session.source, "finished", False):
                     break
                 pyglet.clock.tick()
+                self._clear_gl_errors()
                 self.window.dispatch_events()
                 if self.on_idle is not None:
                     self.on_idle()
@@ -308,7 +321,7 @@ class LiveWindow:
             if self._frame_log is not None:
                 self._frame_log.close()
             self.compositor.release()
-            _ = self.ctx.error  # reading it clears any GL error, which pyglet would raise on close
+            self._clear_gl_errors()
             self.window.close()
             print(self.summary(), file=sys.stderr)
 
