@@ -86,7 +86,9 @@ def test_the_keys_work_as_a_user_presses_them(tmp_path, virtual_display, virtual
     frames = [json.loads(line) for line in log.read_text().splitlines()]
 
     def after(key):
-        return [f for f in frames if f["presented"] > pressed[key] + 0.5]
+        shown = [f for f in frames if f["presented"] > pressed[key] + 0.5]
+        assert len(shown) > 10, f"the window stopped drawing after {key}"
+        return shown
 
     first, last = frames[0], frames[-1]
     assert not first["hud"] and all(f["hud"] for f in after("h"))
