@@ -27,6 +27,7 @@ def test_missing_keys_keep_defaults(tmp_path):
     ("[[mappings]]\nsource = 'onst'\n", ["mappings[0].source", "onset"]),
     ("[[mappings]]\ntarget = 'flash'\ngian = 2\n", ["mappings[0].gian", "mappings[0].gain"]),
     ("[render\n", ["not valid TOML"]),
+    ("[live]\nwindow_filter = 'bilinar'\n", ["live.window_filter", "did you mean 'bilinear'"]),
 ])
 def test_bad_settings_name_the_key_and_the_fix(tmp_path, text, words):
     path = tmp_path / "s.toml"
@@ -37,6 +38,14 @@ def test_bad_settings_name_the_key_and_the_fix(tmp_path, text, words):
     assert "\n" not in message
     for word in words:
         assert word in message
+
+
+def test_a_bad_choice_lists_the_choices_once(tmp_path):
+    path = tmp_path / "s.toml"
+    path.write_text("[live]\nwindow_filter = 'cubic'\n")
+    with pytest.raises(SettingsError) as err:
+        load_settings(path)
+    assert str(err.value) == "settings key 'live.window_filter' is 'cubic'; choose one of auto, bilinear, nearest"
 
 
 def test_mappings_in_a_file_replace_the_default_list(tmp_path):

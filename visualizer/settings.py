@@ -215,6 +215,12 @@ def _near(key: str, known: list[str], prefix: str = "") -> str:
     return f" (known keys: {', '.join(known)})"
 
 
+def _did_you_mean(value: str, choices: list[str]) -> str:
+    """" (did you mean 'x'?)" for a near choice, else nothing (the message lists the choices already)."""
+    match = difflib.get_close_matches(value, choices, n=1, cutoff=0.5)
+    return f" (did you mean '{match[0]}'?)" if match else ""
+
+
 def _check_value(path: str, value: Any, hint: Any, meta: dict) -> Any:
     if hint is bool:
         ok = isinstance(value, bool)
@@ -233,10 +239,10 @@ def _check_value(path: str, value: Any, hint: Any, meta: dict) -> Any:
         raise SettingsError(f"settings key '{path}' must be {getattr(hint, '__name__', hint)}, got {value!r}")
     if meta.get("pattern") and not re.fullmatch(meta["pattern"], str(value)):
         raise SettingsError(f"settings key '{path}' is {value!r}; use all, coarse, middle, fine or a layer index "
-                            "range such as 0-3" + _near(str(value), list(LAYER_GROUPS)).replace("known keys", "choices"))
+                            "range such as 0-3" + _did_you_mean(str(value), list(LAYER_GROUPS)))
     if meta.get("choices") and value not in meta["choices"]:
         raise SettingsError(f"settings key '{path}' is {value!r}; choose one of {', '.join(meta['choices'])}"
-                            + _near(str(value), list(meta["choices"])).replace("known keys", "choices"))
+                            + _did_you_mean(str(value), list(meta["choices"])))
     lo, hi = meta.get("min"), meta.get("max")
     if lo is not None and value < lo or hi is not None and value > hi:
         raise SettingsError(f"settings key '{path}' is {value!r}; it must lie in "
