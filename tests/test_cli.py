@@ -79,8 +79,18 @@ def test_corrupt_checkpoint(tmp_path, wav):
     assert_one_line_error(run("--input", wav, "--output", tmp_path / "o.mp4", "--model", bad), "corrupt")
 
 
-def test_live_mode_is_not_there_yet_and_says_so(wav):
+def test_live_mode_without_a_display_suggests_a_video(wav):
     assert_one_line_error(run("--input", "mic"), "--output")
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--size", "0x0"], ["--size 0x0", "out of range"]),
+    (["--size", "wide"], ["--size 'wide'", "not a number"]),
+    (["--window-size", "12x"], ["--window-size '12x'", "WxH"]),
+    (["--window-size", "20x20"], ["--window-size 20x20", "out of range"]),
+])
+def test_a_bad_window_size_names_the_option_typed(args, words):
+    assert_one_line_error(run("--input", "mic", *args), *words)
 
 
 @pytest.mark.slow

@@ -56,13 +56,14 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
 
-def _window_size(text: str) -> tuple[int, int]:
+def _window_size(text: str, option: str = "--window-size") -> tuple[int, int]:
+    """(width, height) from "WxH"; errors name ``option``, the flag the user typed."""
     try:
         w, h = (int(v) for v in text.lower().split("x"))
     except ValueError:
-        raise UserError(f"--window-size {text!r} is not WxH, e.g. 1280x720") from None
+        raise UserError(f"{option} {text!r} is not WxH, e.g. 1280x720") from None
     if not (64 <= w <= 16384 and 64 <= h <= 16384):
-        raise UserError(f"--window-size {text} is out of range (64..16384 each)")
+        raise UserError(f"{option} {text} is out of range (64..16384 each)")
     return w, h
 
 
@@ -113,9 +114,10 @@ def cmd_render(argv: list[str]) -> int:
             raise UserError("--input mic runs live in a window; drop --output, or render a file instead")
         from visualizer.live import run_live
 
-        window = args.size if _is_window_size(args.size) else args.window_size
+        size = (_window_size(args.size, "--size") if _is_window_size(args.size)
+                else _window_size(args.window_size))
         run_live(args.input, settings, settings_path=args.settings, device=args.audio_device,
-                 size=_window_size(window), fullscreen=args.fullscreen, screen=args.screen,
+                 size=size, fullscreen=args.fullscreen, screen=args.screen,
                  duration_s=args.duration, frame_log=args.frame_log, hud=args.hud)
         return 0
     if _is_window_size(args.size):
