@@ -208,17 +208,17 @@ class Settings:
         return from_dict(data)
 
 
+def _did_you_mean(value: str, options: list[str], prefix: str = "") -> str:
+    """" (did you mean 'prefix.x'?)" for the nearest of ``options``, else nothing."""
+    match = difflib.get_close_matches(value, options, n=1, cutoff=0.5)
+    if not match:
+        return ""
+    return f" (did you mean '{prefix}.{match[0]}'?)" if prefix else f" (did you mean '{match[0]}'?)"
+
+
 def _near(key: str, known: list[str], prefix: str = "") -> str:
-    match = difflib.get_close_matches(key, known, n=1, cutoff=0.5)
-    if match:
-        return f" (did you mean '{prefix}.{match[0]}'?)" if prefix else f" (did you mean '{match[0]}'?)"
-    return f" (known keys: {', '.join(known)})"
-
-
-def _did_you_mean(value: str, choices: list[str]) -> str:
-    """" (did you mean 'x'?)" for a near choice, else nothing (the message lists the choices already)."""
-    match = difflib.get_close_matches(value, choices, n=1, cutoff=0.5)
-    return f" (did you mean '{match[0]}'?)" if match else ""
+    """For an unknown key: the near one, or else every known key."""
+    return _did_you_mean(key, known, prefix) or f" (known keys: {', '.join(known)})"
 
 
 def _check_value(path: str, value: Any, hint: Any, meta: dict) -> Any:
