@@ -21,6 +21,31 @@ from visualizer.handoff import SampleRing
 BLOCK_SIZE = 256  # frames per callback: ~5 ms at 48 kHz
 
 
+class BlockClock:
+    """Ring index -> monotonic seconds, from the capture time PortAudio gives each block.
+
+    A block's timestamp carries the jitter of when its callback ran (a few ms on PulseAudio);
+    the sample clock itself is steady, so the time of index 0 (the block's time less its
+    first index / rate) is averaged over blocks. A jump beyond ``reset_s`` (lost blocks, a
+    restarted stream) or an overflow starts the average again.
+    """
+
+    def __init__(self, sample_rate: float, *, smoothing: float = 0.05, reset_s: float = 0.02) -> None:
+        self.rate, self.smoothing, self.reset_s = float(sample_rate), smoothing, reset_s
+        self.origin: float | None = None  # monotonic seconds of ring index 0
+
+    def update(self, first_index: int, captured_at: float, *, reset: bool = False) -> None:
+        """A block whose first sample (ring index ``first_index``) was captured at ``captured_at``."""
+        origin = captured_at - first_index / self.rate
+        if reset or self.origin is None or abs(origin - self.origin) > self.reset_s:
+            self.origin = origin
+        else:
+            self.origin += self.smoothing * (origin - self.origin)
+
+    def time_of(self, index: int) -> float:
+        return self.origin + index / self.rate
+
+
 @dataclass
 class LiveStats:
     """Counters the HUD and the benchmarks read."""
@@ -47,6 +72,7 @@ class _PortAudioSource:
         self.latency_s = 0.0           # the device's reported latency
         self._stream = None
         self._clock_offset = 0.0       # time.monotonic() - stream.time
+        self._block_clock = BlockClock(self.sample_rate)
         self._mix = np.zeros(BLOCK_SIZE * 16, np.float32)
 
     def _mono_into_ring(self, block: np.ndarray, frames: int) -> None:
@@ -110,9 +136,12 @@ class MicInput(_PortAudioSource):
             self.stats.overflows += 1
         self.stats.callbacks += 1
         self._mono_into_ring(indata, frames)
-        # The ADC time of the block's first sample, plus its length, is when the newest was heard.
-        self.newest_sample_time = time_info.inputBufferAdcTime + self._clock_offset + frames / self.sample_rate
-        self.clock = (self.ring.written, self.newest_sample_time)
+        written = self.ring.written
+        # The ADC time is that of the block's first sample; the newest was heard one block later.
+        self._block_clock.update(written - frames, time_info.inputBufferAdcTime + self._clock_offset,
+                                 reset=bool(status.input_overflow))
+        self.newest_sample_time = self._block_clock.time_of(written)
+        self.clock = (written, self.newest_sample_time)
         self.arrived.set()
 
 
