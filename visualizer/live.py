@@ -148,9 +148,12 @@ class GeneratedFrame:
 class GeneratorWorker(_Worker):
     """Generator thread: newest latent request -> picture; never queues more than one of each."""
 
-    def __init__(self, generator: Generator, max_fps: float = 0.0) -> None:
+    def __init__(self, generator: Generator, max_fps: float = 0.0, nice: int = 0) -> None:
+        """``max_fps``: most frames a second (0 = no limit); ``nice``: how much to lower the thread's
+        priority (Linux niceness, added to the process's; 0 = unchanged)."""
         self.generator = generator
         self.min_interval_s = 1.0 / max_fps if max_fps > 0 else 0.0
+        self.nice = nice
         self.requests: LatestSlot[tuple[np.ndarray, np.ndarray | None]] = LatestSlot()  # (latent, noise scales)
         self.frames: LatestSlot[GeneratedFrame] = LatestSlot()
         self.frame_times: deque[float] = deque(maxlen=30)
@@ -166,7 +169,19 @@ class GeneratorWorker(_Worker):
             return 0.0
         return (len(self.frame_times) - 1) / max(1e-9, self.frame_times[-1] - self.frame_times[0])
 
+    def _lower_priority(self) -> None:
+        # On Linux a thread id names just this thread to setpriority (elsewhere it would name the
+        # process). With one torch thread (the default on two cores) the model runs right here.
+        if self.nice <= 0 or not sys.platform.startswith("linux"):
+            return
+        tid = threading.get_native_id()
+        try:
+            os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + self.nice))
+        except OSError:  # a sandbox that forbids it: the show runs as before
+            pass
+
     def _run(self) -> None:
+        self._lower_priority()
         seen = 0
         started = -1e9
         while not self._stop.is_set():
@@ -222,7 +237,9 @@ class LiveSession:
         self.seed = self.settings.render.seed
         self.feed = FeatureFeed(self.source, self.settings)
         on_cpu = getattr(self.generator, "device", None) is not None and self.generator.device.type == "cpu"
-        self.worker = GeneratorWorker(self.generator, max_fps=self.settings.live.cpu_generator_fps if on_cpu else 0.0)
+        live = self.settings.live
+        self.worker = GeneratorWorker(self.generator, max_fps=live.cpu_generator_fps if on_cpu else 0.0,
+                                      nice=live.cpu_generator_nice if on_cpu else 0)
         self.mapper = Mapper(self.settings, self._keyframes(),
                              layer_groups=getattr(self.generator, "layer_groups", None))
         self._last_tick: float | None = None

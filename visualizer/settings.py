@@ -155,6 +155,10 @@ class LiveSettings:
     cpu_generator_fps: float = _opt(12.0, "most frames per second a generator on the CPU may make (0 = no limit); "
                                          "a low limit leaves more of a weak CPU to the display, which cross-fades "
                                          "between generated frames (read at start)", lo=0, hi=240)
+    cpu_generator_nice: int = _opt(10, "niceness of a CPU generator's thread (Linux; 0 = as the rest of the "
+                                       "show): it then yields the cores to the display and the audio analysis "
+                                       "when they need them, which cuts audio-to-photon latency on a busy CPU "
+                                       "(read at start)", lo=0, hi=19)
     cpu_threads: int = _opt(0, "torch threads for a CPU generator in live mode; 0 = half the cores, leaving "
                                "the rest to the display and audio (read at start)", lo=0, hi=256)
     hop_length: int = _opt(128, "analysis hop in live mode, in samples at analysis.sample_rate (0 = analysis."
