@@ -72,7 +72,6 @@ class _PortAudioSource:
         self.latency_s = 0.0           # the device's reported latency
         self._stream = None
         self._clock_offset = 0.0       # time.monotonic() - stream.time
-        self._block_clock = BlockClock(self.sample_rate)
         self._mix = np.zeros(BLOCK_SIZE * 16, np.float32)
 
     def _mono_into_ring(self, block: np.ndarray, frames: int) -> None:
@@ -121,6 +120,7 @@ class MicInput(_PortAudioSource):
         sd = _sounddevice()
         self.device: AudioDevice = find_device(device, kind="input")
         super().__init__(self.device.default_sample_rate, ring_seconds)
+        self._block_clock = BlockClock(self.sample_rate)  # times captured blocks (playback takes DAC times as given)
         channels = min(2, self.device.max_input_channels)
         try:
             self._stream = sd.InputStream(device=self.device.index, channels=channels, dtype="float32",
