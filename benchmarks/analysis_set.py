@@ -42,12 +42,13 @@ SAMPLE_RATE = 22050
 SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
 PIECE_S = 30.0          # pieces are cut to this length
 MERGE_S = 0.03          # note-ons closer than this are one onset
-SET_VERSION = 2         # raised whenever the pieces or their ground truth change: old caches are not reused
+SET_VERSION = 3         # raised whenever the pieces or their ground truth change: old caches are not reused
 TICKS = 480             # MIDI ticks per quarter note
 DRUM_CHANNEL = 9
 # General MIDI drum keys
 KICK, SNARE, HAT, OPEN_HAT, RIDE, SIDE_STICK, CLAP = 36, 38, 42, 46, 51, 37, 39
 METRONOME_CLICK, METRONOME_BELL = 33, 34
+VOICES = ("Soprano", "Alto", "Tenor", "Bass")   # the chorale parts played, by (part of) their name
 
 
 @dataclass
@@ -94,17 +95,25 @@ def chorale_voices(name: str, transpose: int = 0) -> tuple[list[list[Note]], flo
     from music21 import corpus
 
     score = corpus.parse(name).stripTies()
+    # Some chorales carry obbligato parts (horn, recorders, trumpets and timpani, violin) before or
+    # beside the choir's: take the four sung voices by name, not the first four parts.
+    parts = []
+    for voice in VOICES:
+        named = [p for p in score.parts if voice in (p.partName or "")]
+        if not named:
+            raise ValueError(f"{name}: no {voice} part in {[p.partName for p in score.parts]}")
+        parts.append(named[0])
     voices = []
-    for part in score.parts[:4]:
+    for part in parts:
         notes = []
         for n in part.flatten().notes:
             pitches = [p.midi for p in n.pitches]
             for p in pitches:
                 notes.append(Note(float(n.offset), float(n.quarterLength), p + transpose, 80, 0))
         voices.append(notes)
-    first_measure = score.parts[0].getElementsByClass("Measure")[0]
+    first_measure = parts[0].getElementsByClass("Measure")[0]
     # The parser records the anacrusis as the first bar's left padding; the bar's own length can
-    # mislead (bwv161.6's recorder part makes it read 2.75 quarters instead of 3).
+    # mislead (bwv161.6's made it read 2.75 quarters instead of 3).
     pickup = float(first_measure.paddingLeft) or float(
         first_measure.barDuration.quarterLength - first_measure.duration.quarterLength)
     return voices, pickup
