@@ -15,6 +15,7 @@ import numpy as np
 from visualizer.audio.beats import REFERENCE_HOP_S, BeatTracker
 from visualizer.audio.features import FeatureTrack
 from visualizer.audio.onsets import OnsetPicker, RunningPeak, onset_offset_s, onset_window
+from visualizer.audio.tonal import TonalChange
 from visualizer.settings import AnalysisSettings
 
 _SILENCE_DB = -80.0     # below this RMS level (dBFS) a band or the loudness reads 0
@@ -131,7 +132,8 @@ class Analyzer:
         self._picker = OnsetPicker(s, self.hop_s)
         self._low_peak = RunningPeak(self._picker.fall)    # of the low-frequency flux (bar accents)
         self._plain_peak = RunningPeak(self._picker.fall)  # of the plain flux (tonal change)
-        self.beats = BeatTracker(self.hop_s, latency_s=_ONSET_DELAY_S)
+        self._tonal = TonalChange(s.sample_rate, s.hop_length, self._picker.fall)
+        self.beats = BeatTracker(self.hop_s, latency_s=_ONSET_DELAY_S, tonal_step_s=self._tonal.step_s)
 
     def process(self, block: np.ndarray) -> FeatureTrack:
         """Analyse the next mono block (float32 [n], any n >= 0); returns the rows it completed."""
@@ -207,14 +209,15 @@ class Analyzer:
         # Only a strong onset is taken on such a row: the faint echoes after a hit jump out of silence too.
         min_strength = np.where(audible, 0.0, np.where(jump, _JUMP_MIN_STRENGTH, np.inf)).tolist()
         audible = (audible | jump).tolist()
+        tonal = self._tonal.push(frames[:, -self.hop_length:].reshape(-1)).tolist()
         step_onset, step_beat = self._picker.step, self.beats.step
-        for i, (f, threshold, t, low, plain_i) in enumerate(zip(flux.tolist(), thresholds.tolist(), times.tolist(),
-                                                                low_flux.tolist(), plain.tolist())):
+        for i, (f, threshold, t, low, plain_i, tonal_i) in enumerate(zip(
+                flux.tolist(), thresholds.tolist(), times.tolist(), low_flux.tolist(), plain.tolist(), tonal)):
             value, strength, is_new = step_onset(f, threshold, t, min_strength[i])
             if is_new:
                 onset_time[i] = t - onset_offset_s(frames[i, -self._onset_fft:], self.hop_length, self.sample_rate)
             b = step_beat(value + _TONAL_BEAT_WEIGHT * plain_i / self._plain_peak(plain_i), low / self._low_peak(low),
-                          audible[i], t)
+                          audible[i], t, tonal_i)
             rows.append((value, strength, b.beat, b.beat_time_s, b.phase, b.bar, b.bar_index, b.bpm, b.confidence))
         cols = np.array(rows, dtype=np.float64).reshape(count, 9).T
         flux_n, onset, beat, _, beat_phase, bar, _, tempo, confidence = cols.astype(np.float32)

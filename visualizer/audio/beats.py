@@ -10,6 +10,10 @@ Three small stages, each fed only what has been heard:
   between metrical levels, and a real tempo change takes over within a few seconds. Its
   confidence is the periodicity at that tempo averaged over longer: noise never holds one
   tempo, so it stays below the level beats need.
+  A second estimator hears only tonal change at fine frequency resolution
+  (``visualizer.audio.tonal``): strings, pads and choir change notes without attacks, so
+  their onsets hold little periodicity while their note changes do. Its tempo is taken
+  where the onsets' confidence is below the level beats need, or under half its own.
 - ``BeatTracker``: a phase-locked loop. The beat phase advances by one period per beat;
   every few hops it is pulled toward the phase at which a comb of past beat positions
   collects the most onset strength. A beat event fires when the phase wraps, so beats are
@@ -21,6 +25,7 @@ Three small stages, each fed only what has been heard:
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -38,6 +43,8 @@ CONFIDENCE_SMOOTHING = 0.05  # the same for the slower average the confidence is
 SWITCH_UPDATES = 3        # updates a new tempo must win in a row before it replaces the old
 OCTAVE_SWITCH_UPDATES = 20  # the same for a tempo at another metrical level of the old one
 OCTAVE_MARGIN = 1.6       # and how much better that one must score
+TONAL_PREFERRED_BPM = 110.0  # the tonal-change estimator's preference (sustained music is mostly slow)
+TONAL_LISTEN = 0.4        # it is kept up to date while the onsets' confidence is below this
 # (Not 3/2: 180 -> 120 BPM is far more often a tempo change than a new metrical level.)
 _METRICAL_RATIOS = (2.0, 0.5, 3.0, 1.0 / 3.0)
 PHASE_GAIN = 0.5          # share of the measured phase error corrected at each update
@@ -62,15 +69,22 @@ def smoothing_kernel(hop_s: float) -> np.ndarray:
     return window / window.sum()
 
 
+@functools.lru_cache(maxsize=16)
+def _window_bounds(n: int, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Start and end (exclusive) of each value's centred window of ``width`` among ``n``, and its length."""
+    half = width // 2
+    lo = np.clip(np.arange(n) - half, 0, n)
+    hi = np.clip(np.arange(n) - half + width, 0, n)
+    return lo, hi, (hi - lo).astype(np.float64)
+
+
 def detrend(x: np.ndarray, width: int) -> np.ndarray:
     """``x`` less its centred moving average over ``width`` values, negative parts set to 0."""
     if width <= 1 or len(x) < width:
         return x
     c = np.concatenate([[0.0], np.cumsum(x)])
-    half = width // 2
-    lo = np.clip(np.arange(len(x)) - half, 0, len(x))
-    hi = np.clip(np.arange(len(x)) - half + width, 0, len(x))
-    return np.maximum(x - (c[hi] - c[lo]) / (hi - lo), 0.0)
+    lo, hi, length = _window_bounds(len(x), width)
+    return np.maximum(x - (c[hi] - c[lo]) / length, 0.0)
 
 
 def _interp(values: np.ndarray, positions: np.ndarray) -> np.ndarray:
@@ -82,6 +96,27 @@ def _interp(values: np.ndarray, positions: np.ndarray) -> np.ndarray:
     return np.where(ok, values[i] * (1.0 - frac) + values[i + 1] * frac, 0.0)
 
 
+class History:
+    """The last ``size`` values of a stream, oldest first, without copying on each push."""
+
+    def __init__(self, size: int) -> None:
+        self._values = np.zeros(2 * size)   # a doubled ring: the last ``size`` values are always contiguous
+        self._size = size
+        self._count = 0
+        self.filled = 0
+
+    def push(self, value: float) -> None:
+        i = self._count % self._size
+        self._values[i] = self._values[i + self._size] = value
+        self._count += 1
+        self.filled = min(self.filled + 1, self._size)
+
+    def recent(self) -> np.ndarray:
+        """The last ``filled`` values, oldest first (a view)."""
+        end = self._count % self._size + self._size
+        return self._values[end - self.filled : end]
+
+
 class TempoEstimator:
     """Tempo (BPM) and confidence (0..1) from the onset-strength history.
 
@@ -89,9 +124,11 @@ class TempoEstimator:
     ----------
     hop_s : float
         Seconds between onset-strength values.
+    preferred_bpm : float
+        Centre of the log-normal preference among metrical levels.
     """
 
-    def __init__(self, hop_s: float) -> None:
+    def __init__(self, hop_s: float, preferred_bpm: float = PREFERRED_BPM) -> None:
         self.hop_s = hop_s
         self._kernel = smoothing_kernel(hop_s)
         self.bpm_grid = np.arange(MIN_BPM, MAX_BPM + 1e-9, 0.25)
@@ -99,7 +136,7 @@ class TempoEstimator:
         comb = lags[None, :] * np.arange(1, HARMONICS + 1)[:, None]          # [H, C] lags read by the comb
         self._comb_index = np.floor(comb).astype(np.int64)
         self._comb_frac = comb - self._comb_index
-        octaves = np.log2(self.bpm_grid / PREFERRED_BPM)
+        octaves = np.log2(self.bpm_grid / preferred_bpm)
         self._prior = np.exp(-0.5 * (octaves / PRIOR_OCTAVES) ** 2)
         n = int(round(HISTORY_S / hop_s))
         self._detrend_hops = max(1, int(round(DETREND_S / hop_s)))
@@ -110,9 +147,21 @@ class TempoEstimator:
         self.confidence = 0.0
         self._comb_avg: np.ndarray | None = None
         self._comb_slow: np.ndarray | None = None
-        self._overlap: np.ndarray | None = None
+        self._overlap_gain: np.ndarray | None = None
+        self._reader: tuple | None = None
         self._challenger = 0.0
         self._wins = 0
+
+    def _comb_reader(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """How the comb reads an autocorrelation of ``n`` lags: indices [H, C], interpolation
+        weights [H, C] (0 for multiples beyond it) and how many multiples fit [C]."""
+        if self._reader is None or self._reader[0] != n:
+            i, frac = self._comb_index, self._comb_frac
+            # Only the multiples that fit in the history count (early on, slow tempi have fewer).
+            valid = i + 1 < n
+            self._reader = (n, np.where(valid, i, 0), np.where(valid, 1.0 - frac, 0.0), np.where(valid, frac, 0.0),
+                            np.maximum(valid.sum(0), 1))
+        return self._reader[1:]
 
     def _autocorrelation(self, x: np.ndarray) -> np.ndarray:
         spectrum = np.fft.rfft(x, self._n_fft)
@@ -132,17 +181,12 @@ class TempoEstimator:
             return
         # Divide by the weights' own autocorrelation: long lags overlap less of the (weighted)
         # history, and would otherwise be favoured less, pushing toward faster tempi.
-        if self._overlap is None or len(self._overlap) != len(weights):
-            self._overlap = self._autocorrelation(weights)   # constant once the history is full
-        overlap = self._overlap
-        acf = acf / np.maximum(overlap, 0.25 * overlap[0]) * overlap[0]
-        acf = acf / acf[0]
-        i, frac = self._comb_index, self._comb_frac
-        # Only the multiples that fit in the history count (early on, slow tempi have fewer).
-        valid = i + 1 < len(acf)
-        safe = np.where(valid, i, 0)
-        values = np.where(valid, acf[safe] * (1.0 - frac) + acf[safe + 1] * frac, 0.0)
-        comb = values.sum(0) / np.maximum(valid.sum(0), 1)                    # [C]
+        if self._overlap_gain is None or len(self._overlap_gain) != len(weights):
+            overlap = self._autocorrelation(weights)   # constant once the history is full
+            self._overlap_gain = overlap[0] / np.maximum(overlap, 0.25 * overlap[0])
+        acf = acf * (self._overlap_gain / acf[0])
+        index, w0, w1, count = self._comb_reader(len(acf))
+        comb = (acf[index] * w0 + acf[index + 1] * w1).sum(0) / count      # [C]
         # One update's autocorrelation is noisy; the comb is averaged over the last few seconds.
         # The confidence comes from a slower average: in noise the best tempo wanders, so its slow average
         # stays low (white, pink and brown noise under 0.08), while a steady beat's keeps its height.
@@ -201,16 +245,20 @@ class BeatTracker:
     latency_s : float
         How late onset strength peaks after the sound that causes it (the onset window's
         delay); beats are predicted this much earlier so that they land on the sound.
+    tonal_step_s : float
+        Seconds between tonal-change values (see ``step``); 0 when there are none.
     """
 
-    def __init__(self, hop_s: float, *, latency_s: float = 0.0) -> None:
+    def __init__(self, hop_s: float, *, latency_s: float = 0.0, tonal_step_s: float = 0.0) -> None:
         self.hop_s = hop_s
         self.tempo = TempoEstimator(hop_s)
+        # A second estimator hears tonal change alone; it speaks when the onsets hold no beat.
+        self.tonal_tempo = TempoEstimator(tonal_step_s, TONAL_PREFERRED_BPM) if tonal_step_s > 0 else None
+        self._tonal = History(int(round(HISTORY_S / tonal_step_s)) if tonal_step_s > 0 else 1)
+        self._tonal_step_s = tonal_step_s
         n = int(round(HISTORY_S / hop_s))
-        self._history = np.zeros(2 * n)      # a doubled ring: the last n values are always contiguous
-        self._low = np.zeros(2 * n)
-        self._n = n
-        self._filled = 0
+        self._history = History(n)    # onset strength
+        self._low = History(n)        # its low-frequency part
         self._count = 0
         self._update_every = max(2, round(UPDATE_S / hop_s))
         self._phase_every = self._update_every // 2
@@ -224,21 +272,20 @@ class BeatTracker:
         self.bar_index = -1
         self._quiet_hops = 0
 
-    def _push(self, strength: float, low: float) -> None:
-        i = self._count % self._n
-        self._history[i] = self._history[i + self._n] = strength
-        self._low[i] = self._low[i + self._n] = low
-        self._count += 1
-        self._filled = min(self._filled + 1, self._n)
-
-    def _recent(self, values: np.ndarray) -> np.ndarray:
-        """The last ``filled`` values, oldest first."""
-        end = self._count % self._n + self._n
-        return values[end - self._filled : end]
+    def _tempo(self) -> tuple[float, float]:
+        """(bpm, confidence): the onsets' tempo, or the tonal one where the onsets hold no beat or
+        it is at least twice as sure."""
+        bpm, confidence = self.tempo.bpm, self.tempo.confidence
+        tonal = self.tonal_tempo
+        if tonal is None or tonal.bpm <= 0:
+            return bpm, confidence
+        if (confidence < CONFIDENCE_MIN and tonal.confidence > confidence) or tonal.confidence > 2.0 * confidence:
+            return tonal.bpm, tonal.confidence
+        return bpm, confidence
 
     def _measure_phase(self, period: float) -> float | None:
         """Beats since the last beat position (0..1) that best explains the recent onsets."""
-        history = np.convolve(self._recent(self._history), self._kernel, mode="same")
+        history = np.convolve(self._history.recent(), self._kernel, mode="same")
         n = len(history)
         if n < 2 * period + 2:
             return None
@@ -252,14 +299,25 @@ class BeatTracker:
         score = np.convolve(np.concatenate([score[-1:], score, score[:1]]), [0.25, 0.5, 0.25], "valid")
         return float(np.argmax(score) / period)
 
-    def step(self, strength: float, low: float, audible: bool, time_s: float) -> BeatState:
+    def step(self, strength: float, low: float, audible: bool, time_s: float,
+             tonal: float = math.nan) -> BeatState:
         """Advance one hop. ``strength``: onset strength; ``low``: its low-frequency part;
-        ``audible``: whether there is sound at all; ``time_s``: the hop's time."""
-        self._push(strength, low)
+        ``audible``: whether there is sound at all; ``time_s``: the hop's time; ``tonal``: the
+        tonal change on hops that end one of its steps (``tonal_step_s`` apart), else NaN."""
+        self._history.push(strength)
+        self._low.push(low)
+        self._count += 1
+        if not math.isnan(tonal):
+            self._tonal.push(tonal)
         self._quiet_hops = 0 if audible else self._quiet_hops + 1
-        if self._count % self._update_every == 0 and self._filled * self.hop_s >= WARMUP_S:
-            self.tempo.update(self._recent(self._history))
-        bpm, confidence = self.tempo.bpm, self.tempo.confidence
+        if self._count % self._update_every == 0 and self._history.filled * self.hop_s >= WARMUP_S:
+            self.tempo.update(self._history.recent())
+            # The tonal estimator is only consulted while the onsets' periodicity is weak; it rests
+            # (and costs nothing) while they hold a clear beat.
+            if (self.tonal_tempo is not None and self.tempo.confidence < TONAL_LISTEN
+                    and self._tonal.filled * self._tonal_step_s >= WARMUP_S):
+                self.tonal_tempo.update(self._tonal.recent())
+        bpm, confidence = self._tempo()
         locked = bpm > 0 and confidence >= CONFIDENCE_MIN and self._quiet_hops * self.hop_s < 1.0
         beat, beat_time, bar = 0.0, math.nan, 0.0
         self._since_beat += 1
@@ -292,7 +350,7 @@ class BeatTracker:
         if self._beat_number >= 2:
             # The previous beat's accent: the strongest low-frequency (kick, bass) onset close to it.
             ago, near = hops_since_last, self._accent_hops
-            low = self._recent(self._low)
+            low = self._low.recent()
             lo, hi = len(low) - 1 - ago - near, len(low) - 1 - ago + near + 1
             accent = float(low[max(0, lo):max(0, hi)].max()) if hi > 0 else 0.0
             number = self._beat_number - 1

@@ -1,0 +1,121 @@
+"""Tonal change at fine frequency resolution: how much new pitch content appears, step by step.
+
+Strings, pads, choir and organ start their notes without a percussive attack, so the onset
+function barely moves when the harmony changes. Each new note still adds partials that were
+not sounding before. On a spectrum with ~5 Hz bins (a 186 ms window) those partials stand
+apart from the old ones, and the rise of log power over ~46 ms marks the note changes.
+Coarser bins (the analyzer's own 21.5 Hz) blur old and new partials together.
+
+Only the band below ``BAND_HZ`` is analysed (where most voices' and instruments' fundamentals
+lie), on the signal averaged down to about 2.8 kHz, and one value is made every ``STEP_S``:
+about half a millisecond of compute per second of audio.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from visualizer.audio.beats import REFERENCE_HOP_S
+
+BAND_HZ = 1200.0          # upper edge of the analysed band (fundamentals of most voices and instruments)
+LOW_HZ = 50.0             # lower edge (below, bins hold rumble more than notes)
+TARGET_RATE = 2500.0      # decimate to the lowest rate of at least this (22.05 kHz -> 2.76 kHz)
+WINDOW_S = 0.17           # window length, rounded up to a power of two in samples (512 at 2.76 kHz)
+STEP_S = 2 * REFERENCE_HOP_S  # seconds between values (23 ms)
+LAG_S = 4 * REFERENCE_HOP_S   # each spectrum is compared with the one this long before (46 ms)
+GAIN = 1e6                # log compression: power relative to the running peak, a 60 dB floor
+
+
+def running_peak(values: np.ndarray, start: float, fall: float, floor: float) -> np.ndarray:
+    """peak[i] = max(values[i], peak[i-1] * fall, floor) with peak[-1] = ``start``, for all i at once.
+
+    In logs this is a running maximum of log v[j] - j * log(fall), plus i * log(fall)."""
+    ramp = np.arange(1, len(values) + 1) * math.log(fall)
+    logs = np.log(np.maximum(values, floor))
+    return np.exp(np.maximum(math.log(start), np.maximum.accumulate(logs - ramp)) + ramp)
+
+
+class TonalChange:
+    """Streaming fine-resolution tonal change, one value every ``hops_per_step`` analyzer hops.
+
+    Parameters
+    ----------
+    sample_rate : int
+        Input sample rate in Hz.
+    hop_length : int
+        The analyzer's hop in samples; values come on hops whose end is a step's end.
+    fall : float
+        Per-hop decay of the running peaks that normalise the output (the onset picker's).
+    """
+
+    def __init__(self, sample_rate: int, hop_length: int, fall: float) -> None:
+        hop_s = hop_length / sample_rate
+        self.hops_per_step = max(1, round(STEP_S / hop_s))
+        self.step_s = self.hops_per_step * hop_s
+        self._lag = max(1, round(LAG_S / self.step_s))
+        self._decimation = max(1, int(sample_rate // TARGET_RATE))
+        rate = sample_rate / self._decimation
+        self._n_fft = 1 << math.ceil(math.log2(WINDOW_S * rate))
+        self._window = np.hanning(self._n_fft + 1)[:-1]
+        self._offsets = np.arange(-self._n_fft, 0)
+        freqs = np.fft.rfftfreq(self._n_fft, 1.0 / rate)
+        self._bins = slice(int(np.searchsorted(freqs, LOW_HZ)), int(np.searchsorted(freqs, min(BAND_HZ, 0.45 * rate))))
+        self._carry = np.zeros(0)                       # input samples not yet averaged into a decimated one
+        self._average = np.full(self._decimation, 1.0 / self._decimation)
+        self._hop = hop_length
+        self._seen = 0                                  # input samples so far
+        self._rows = 0                                  # analyzer hops so far
+        self._decimated = np.zeros(self._n_fft)         # the newest n_fft decimated samples
+        n_bins = self._bins.stop - self._bins.start
+        self._previous = np.full((self._lag, n_bins), np.log(np.float32(1.0 / GAIN)))  # last ``lag`` log spectra
+        self._fall = fall ** self.hops_per_step
+        self._power_peak = 1e-12
+        self._rise_peak = 1e-3
+
+    def push(self, samples: np.ndarray) -> np.ndarray:
+        """Take the samples of the next whole hops (float [k * hop_length]); returns float64 [k]:
+        the tonal change (0..1 of its running peak) on hops that end a step, NaN on the others."""
+        x = np.asarray(samples, np.float64)
+        hops = len(x) // self._hop
+        d = self._decimation
+        # Decimated sample j is the mean of input samples j * d .. j * d + d - 1: a cheap, weak
+        # anti-alias filter. Partials folded into the band still come and go with their notes,
+        # which is all the rise measures.
+        joined = np.concatenate([self._carry, x])
+        whole = len(joined) // d * d
+        new = joined[:whole].reshape(-1, d) @ self._average
+        self._carry = joined[whole:]
+        buffer = np.concatenate([self._decimated, new])
+        out = np.full(hops, np.nan)
+        rows = self._rows + 1 + np.arange(hops)     # 1-based hop numbers: hop r ends at input sample r * hop
+        ends = np.flatnonzero(rows % self.hops_per_step == 0)
+        if len(ends):
+            # Decimated samples complete by the end of hop r: floor(r * hop / d); ``buffer`` ends at
+            # floor((seen + len(x)) / d).
+            total = (self._seen + len(x)) // d
+            stop = (rows[ends] * self._hop) // d - (total - len(buffer))
+            spacing = stop[1:] - stop[:-1]
+            if len(stop) > 1 and (spacing == spacing[0]).all():   # always, unless hop / decimation is fractional
+                view = np.lib.stride_tricks.sliding_window_view(buffer, self._n_fft)
+                frames = view[stop[0] - self._n_fft :: spacing[0]][: len(stop)] * self._window
+            else:
+                frames = buffer[stop[:, None] + self._offsets] * self._window   # [steps, n_fft]
+            spectrum = np.fft.rfft(frames, axis=1)[:, self._bins]
+            power = spectrum.real ** 2 + spectrum.imag ** 2
+            peak = running_peak(power.max(1), self._power_peak, self._fall, 1e-12)
+            self._power_peak = float(peak[-1])
+            # log(p / peak + 1 / GAIN): log1p(GAIN * p / peak) less a constant, which the rise
+            # (a difference) does not see; float32 logs are several times faster.
+            logs = np.log((power / peak[:, None]).astype(np.float32) + np.float32(1.0 / GAIN))
+            history = np.vstack([self._previous, logs])
+            rise = np.maximum(history[self._lag:] - history[: -self._lag], 0.0).sum(1)
+            self._previous = history[-self._lag:]
+            rise_peak = running_peak(rise, self._rise_peak, self._fall, 1e-3)
+            self._rise_peak = float(rise_peak[-1])
+            out[ends] = rise / rise_peak
+        self._decimated = buffer[-self._n_fft:].copy()
+        self._seen += len(x)
+        self._rows += hops
+        return out
