@@ -47,7 +47,7 @@ class TonalChange:
     hop_length : int
         The analyzer's hop in samples; values come on hops whose end is a step's end.
     fall : float
-        Per-hop decay of the running peaks that normalise the output (the onset picker's).
+        Per-hop decay of the running peak level the log power is taken against (the onset picker's).
     """
 
     def __init__(self, sample_rate: int, hop_length: int, fall: float) -> None:
@@ -72,11 +72,11 @@ class TonalChange:
         self._previous = np.full((self._lag, n_bins), np.log(np.float32(1.0 / GAIN)))  # last ``lag`` log spectra
         self._fall = fall ** self.hops_per_step
         self._power_peak = 1e-12
-        self._rise_peak = 1e-3
 
     def push(self, samples: np.ndarray) -> np.ndarray:
         """Take the samples of the next whole hops (float [k * hop_length]); returns float64 [k]:
-        the tonal change (0..1 of its running peak) on hops that end a step, NaN on the others."""
+        the tonal change on hops that end a step, NaN on the others. It is the mean rise of log
+        power per bin (in nepers) against ``LAG_S`` before."""
         x = np.asarray(samples, np.float64)
         hops = len(x) // self._hop
         d = self._decimation
@@ -110,11 +110,9 @@ class TonalChange:
             # (a difference) does not see; float32 logs are several times faster.
             logs = np.log((power / peak[:, None]).astype(np.float32) + np.float32(1.0 / GAIN))
             history = np.vstack([self._previous, logs])
-            rise = np.maximum(history[self._lag:] - history[: -self._lag], 0.0).sum(1)
+            # (Its scale is free: the tempo estimator reads only its periodicity.)
+            out[ends] = np.maximum(history[self._lag:] - history[: -self._lag], 0.0).mean(1)
             self._previous = history[-self._lag:]
-            rise_peak = running_peak(rise, self._rise_peak, self._fall, 1e-3)
-            self._rise_peak = float(rise_peak[-1])
-            out[ends] = rise / rise_peak
         self._decimated = buffer[-self._n_fft:].copy()
         self._seen += len(x)
         self._rows += hops
