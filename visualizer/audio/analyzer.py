@@ -8,6 +8,7 @@ size gives the same rows, which is what lets the live and offline paths share it
 
 from __future__ import annotations
 
+import collections
 import math
 
 import numpy as np
@@ -15,7 +16,7 @@ import numpy as np
 from visualizer.audio.beats import REFERENCE_HOP_S, BeatTracker
 from visualizer.audio.features import FeatureTrack
 from visualizer.audio.onsets import OnsetPicker, RunningPeak, onset_offset_s, onset_window
-from visualizer.audio.tonal import TonalChange
+from visualizer.audio.tonal import TonalChange, TonalOnsets
 from visualizer.settings import AnalysisSettings
 
 _SILENCE_DB = -80.0     # below this RMS level (dBFS) a band or the loudness reads 0
@@ -32,6 +33,7 @@ _JUMP_MIN_STRENGTH = 0.6  # weakest onset (0..1) taken on a row that only such a
 _ACCENT_MAX_HZ = 100.0   # bar accents come from onsets below this (kick drums, bass notes)
 _TONAL_BEAT_WEIGHT = 2.0   # weight of the plain (tonal-change) flux in the beat tracker's onset strength
 _ONSET_DELAY_S = REFERENCE_HOP_S  # typical delay of the onset function's peak after the sound
+_ATTACKS_S, _ATTACKS_MAX = 3.0, 3   # tonal-change onsets count while the onset picker found fewer than 3 in 3 s
 
 
 class DecibelNormalizer:
@@ -133,6 +135,9 @@ class Analyzer:
         self._low_peak = RunningPeak(self._picker.fall)    # of the low-frequency flux (bar accents)
         self._plain_peak = RunningPeak(self._picker.fall)  # of the plain flux (tonal change)
         self._tonal = TonalChange(s.sample_rate, s.hop_length, self._picker.fall)
+        self._tonal_onsets = TonalOnsets(self._tonal.step_s)
+        self._last_onset_s = -math.inf    # time of the last onset reported, from either picker
+        self._attacks = collections.deque(maxlen=_ATTACKS_MAX)   # times of the onset picker's last onsets
         self.beats = BeatTracker(self.hop_s, latency_s=_ONSET_DELAY_S, tonal_step_s=self._tonal.step_s)
 
     def process(self, block: np.ndarray) -> FeatureTrack:
@@ -216,6 +221,17 @@ class Analyzer:
             value, strength, is_new = step_onset(f, threshold, t, min_strength[i])
             if is_new:
                 onset_time[i] = t - onset_offset_s(frames[i, -self._onset_fft:], self.hop_length, self.sample_rate)
+                self._last_onset_s = onset_time[i]
+                self._attacks.append(t)
+            if not math.isnan(tonal_i):  # a step of the tonal change ends on this row
+                # A note change the onset function missed (no attack) is reported late, with its estimated time.
+                tonal_onset = self._tonal_onsets.step(tonal_i, t, self._last_onset_s)
+                # Only where attacks are rare: elsewhere the onset function hears the notes, and a
+                # drum's or a plucked string's ringing would add false ones.
+                sparse = len(self._attacks) < _ATTACKS_MAX or t - self._attacks[0] > _ATTACKS_S
+                if tonal_onset is not None and strength == 0.0 and sparse:
+                    onset_time[i], strength = tonal_onset
+                    self._last_onset_s = onset_time[i]
             b = step_beat(value + _TONAL_BEAT_WEIGHT * plain_i / self._plain_peak(plain_i), low / self._low_peak(low),
                           audible[i], t, tonal_i)
             rows.append((value, strength, b.beat, b.beat_time_s, b.phase, b.bar, b.bar_index, b.bpm, b.confidence))

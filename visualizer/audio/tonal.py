@@ -117,3 +117,55 @@ class TonalChange:
         self._seen += len(x)
         self._rows += hops
         return out
+
+
+ONSET_DELAY_S = 0.1       # a note change without an attack peaks in the tonal change about this late
+ONSET_SPREAD_K = 3.0      # a peak stands this many median absolute deviations above the last second's median
+ONSET_RATIO = 1.5         # and this many times the median (noise has a high, steady median)
+ONSET_GAP_S = 0.1         # and comes at least this long after the last onset
+STATS_S = 1.0             # span of that median
+STATS_EVERY = 4           # steps between updates of the median and spread
+
+
+class TonalOnsets:
+    """Causal peak picking on the tonal change: note changes that have no attack (organ, strings).
+
+    A value is a peak when it stands above the last second's median by ``ONSET_SPREAD_K``
+    spreads and by ``ONSET_RATIO`` times, and the values on both sides of it are lower; it is
+    confirmed one step later. Its time is the step's end less ``ONSET_DELAY_S``.
+
+    Parameters
+    ----------
+    step_s : float
+        Seconds between tonal-change values.
+    """
+
+    def __init__(self, step_s: float) -> None:
+        self._n = max(4, round(STATS_S / step_s))
+        self._recent = np.zeros(self._n)
+        self._count = 0
+        self._threshold = math.inf
+        self._before = self._candidate = 0.0
+        self._candidate_s = -math.inf
+        self._peak = 1e-9
+        self._fall = 0.5 ** (step_s / STATS_S)   # the strength's running peak halves every second
+
+    def step(self, value: float, time_s: float, last_onset_s: float) -> tuple[float, float] | None:
+        """Take the value of the step ending at ``time_s``; returns (onset time s, strength 0..1)
+        when the previous value was a peak at least ``ONSET_GAP_S`` after ``last_onset_s``."""
+        found = None
+        candidate = self._candidate
+        self._peak = max(candidate, self._peak * self._fall, 1e-9)
+        onset_s = self._candidate_s - ONSET_DELAY_S
+        if (candidate > self._threshold and candidate >= self._before and candidate >= value
+                and onset_s - last_onset_s >= ONSET_GAP_S):
+            found = (onset_s, min(1.0, candidate / self._peak))
+        self._recent[self._count % self._n] = value
+        self._count += 1
+        if self._count % STATS_EVERY == 0 and self._count >= self._n // 2:
+            past = self._recent[: min(self._count, self._n)]
+            median = float(np.median(past))
+            spread = float(np.median(np.abs(past - median)))
+            self._threshold = max(median + ONSET_SPREAD_K * spread, ONSET_RATIO * median)
+        self._before, self._candidate, self._candidate_s = candidate, value, time_s
+        return found
