@@ -164,8 +164,9 @@ class TonalOnsets:
         self._count += 1
         if self._count % STATS_EVERY == 0 and self._count >= self._n // 2:
             past = self._recent[: min(self._count, self._n)]
-            median = float(np.median(past))
-            spread = float(np.median(np.abs(past - median)))
+            middle = len(past) // 2                  # (np.partition: np.median costs 20x more on so few values)
+            median = float(np.partition(past, middle)[middle])
+            spread = float(np.partition(np.abs(past - median), middle)[middle])
             self._threshold = max(median + ONSET_SPREAD_K * spread, ONSET_RATIO * median)
         self._before, self._candidate, self._candidate_s = candidate, value, time_s
         return found
