@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from visualizer.audio.analyzer import analyse_signal
-from visualizer.audio.tonal import TonalChange, running_peak
+from visualizer.audio.tonal import TonalChange
 from visualizer.settings import AnalysisSettings
 
 SR = 22050
@@ -90,16 +90,6 @@ def test_each_chord_change_stands_out():
     near = np.array([values[(times > c - 0.1) & (times < c + 0.35)].max() for c in changes])
     between = np.array([values[(times > c + 0.35) & (times < c + 60.0 / bpm - 0.2)].max() for c in changes])
     assert np.median(near) > 3.0 * np.median(between)
-
-
-def test_running_peak_is_the_loop_it_replaces():
-    rng = np.random.default_rng(4)
-    values = rng.exponential(1.0, 300) * (rng.random(300) < 0.2)
-    expected, peak = [], 0.5
-    for v in values:
-        peak = max(v, peak * 0.97, 1e-3)
-        expected.append(peak)
-    np.testing.assert_allclose(running_peak(values, 0.5, 0.97, 1e-3), expected, rtol=1e-9)
 
 
 @pytest.mark.parametrize("bpm, fade_s", [(72.0, 0.5), (72.0, 0.7), (84.0, 0.7)])

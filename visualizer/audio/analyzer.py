@@ -15,7 +15,7 @@ import numpy as np
 
 from visualizer.audio.beats import REFERENCE_HOP_S, BeatTracker
 from visualizer.audio.features import FeatureTrack
-from visualizer.audio.onsets import OnsetPicker, RunningPeak, onset_offset_s, onset_window
+from visualizer.audio.onsets import OnsetPicker, RunningPeak, decaying_max, onset_offset_s, onset_window
 from visualizer.audio.tonal import TonalChange, TonalOnsets
 from visualizer.settings import AnalysisSettings
 
@@ -31,7 +31,7 @@ _RELIABLE_BINS = 8      # mel bands of fewer FFT bins than this weigh proportion
 _JUMP_DB = 20.0         # a rise of the newest samples' level out of silence that makes a row audible
 _JUMP_MIN_STRENGTH = 0.6  # weakest onset (0..1) taken on a row that only such a jump made audible
 _ACCENT_MAX_HZ = 100.0   # bar accents come from onsets below this (kick drums, bass notes)
-_TONAL_BEAT_WEIGHT = 2.0   # weight of the plain (tonal-change) flux in the beat tracker's onset strength
+_TONAL_BEAT_WEIGHT = 2.0   # weight of the plain flux (note changes at the analyzer's own resolution) in the beat strength
 _ONSET_DELAY_S = REFERENCE_HOP_S  # typical delay of the onset function's peak after the sound
 _ATTACKS_S, _ATTACKS_MAX = 3.0, 3   # tonal-change onsets count while the onset picker found fewer than 3 in 3 s
 
@@ -49,15 +49,10 @@ class DecibelNormalizer:
         self.peak = np.full(columns, min_peak_db)
 
     def peaks(self, levels_db: np.ndarray) -> np.ndarray:
-        """Running peak after each row of ``levels_db`` ([T] or [T, columns]), updating the state.
-
-        peak[i] = max(level[i], peak[i-1] - fall, floor) unrolls to a running maximum of
-        level[j] + j * fall, minus i * fall, which numpy computes without a Python loop.
-        """
+        """Running peak after each row of ``levels_db`` ([T] or [T, columns]), updating the state:
+        peak[i] = max(level[i], peak[i-1] - fall, floor)."""
         levels = np.maximum(np.asarray(levels_db, np.float64).reshape(len(levels_db), -1), self.min_peak_db)
-        ramp = np.arange(1, len(levels) + 1, dtype=np.float64)[:, None] * self.fall_per_hop
-        start = self.peak[None, :]
-        out = np.maximum.accumulate(np.vstack([start, levels + ramp]), axis=0)[1:] - ramp
+        out = decaying_max(levels, self.peak, self.fall_per_hop)
         if len(out):
             self.peak = out[-1].copy()
         return out.reshape(np.shape(levels_db))
@@ -133,7 +128,7 @@ class Analyzer:
         self._onset_level = DecibelNormalizer(s.norm_release_s, self.hop_s, min_peak_db=_SILENCE_DB)
         self._picker = OnsetPicker(s, self.hop_s)
         self._low_peak = RunningPeak(self._picker.fall)    # of the low-frequency flux (bar accents)
-        self._plain_peak = RunningPeak(self._picker.fall)  # of the plain flux (tonal change)
+        self._plain_peak = RunningPeak(self._picker.fall)  # of the plain flux (see _TONAL_BEAT_WEIGHT)
         self._tonal = TonalChange(s.sample_rate, s.hop_length, self._picker.fall)
         self._tonal_onsets = TonalOnsets(self._tonal.step_s)
         self._last_onset_s = -math.inf    # time of the last onset reported, from either picker

@@ -18,6 +18,7 @@ import math
 import numpy as np
 
 from visualizer.audio.beats import REFERENCE_HOP_S
+from visualizer.audio.onsets import RunningPeak, decaying_max
 
 BAND_HZ = 1200.0          # upper edge of the analysed band (fundamentals of most voices and instruments)
 LOW_HZ = 50.0             # lower edge (below, bins hold rumble more than notes)
@@ -26,15 +27,6 @@ WINDOW_S = 0.17           # window length, rounded up to a power of two in sampl
 STEP_S = 2 * REFERENCE_HOP_S  # seconds between values (23 ms)
 LAG_S = 4 * REFERENCE_HOP_S   # each spectrum is compared with the one this long before (46 ms)
 GAIN = 1e6                # log compression: power relative to the running peak, a 60 dB floor
-
-
-def running_peak(values: np.ndarray, start: float, fall: float, floor: float) -> np.ndarray:
-    """peak[i] = max(values[i], peak[i-1] * fall, floor) with peak[-1] = ``start``, for all i at once.
-
-    In logs this is a running maximum of log v[j] - j * log(fall), plus i * log(fall)."""
-    ramp = np.arange(1, len(values) + 1) * math.log(fall)
-    logs = np.log(np.maximum(values, floor))
-    return np.exp(np.maximum(math.log(start), np.maximum.accumulate(logs - ramp)) + ramp)
 
 
 class TonalChange:
@@ -70,8 +62,8 @@ class TonalChange:
         self._decimated = np.zeros(self._n_fft)         # the newest n_fft decimated samples
         n_bins = self._bins.stop - self._bins.start
         self._previous = np.full((self._lag, n_bins), np.log(np.float32(1.0 / GAIN)))  # last ``lag`` log spectra
-        self._fall = fall ** self.hops_per_step
-        self._power_peak = 1e-12
+        self._log_fall = -self.hops_per_step * math.log(fall)   # per step, in nepers
+        self._log_power_peak = math.log(1e-12)
 
     def push(self, samples: np.ndarray) -> np.ndarray:
         """Take the samples of the next whole hops (float [k * hop_length]); returns float64 [k]:
@@ -96,16 +88,13 @@ class TonalChange:
             # floor((seen + len(x)) / d).
             total = (self._seen + len(x)) // d
             stop = (rows[ends] * self._hop) // d - (total - len(buffer))
-            spacing = stop[1:] - stop[:-1]
-            if len(stop) > 1 and (spacing == spacing[0]).all():   # always, unless hop / decimation is fractional
-                view = np.lib.stride_tricks.sliding_window_view(buffer, self._n_fft)
-                frames = view[stop[0] - self._n_fft :: spacing[0]][: len(stop)] * self._window
-            else:
-                frames = buffer[stop[:, None] + self._offsets] * self._window   # [steps, n_fft]
+            frames = buffer[stop[:, None] + self._offsets] * self._window   # [steps, n_fft]
             spectrum = np.fft.rfft(frames, axis=1)[:, self._bins]
             power = spectrum.real ** 2 + spectrum.imag ** 2
-            peak = running_peak(power.max(1), self._power_peak, self._fall, 1e-12)
-            self._power_peak = float(peak[-1])
+            # The running peak of the loudest bin (never below 1e-12), in nepers.
+            log_peak = decaying_max(np.log(np.maximum(power.max(1), 1e-12)), self._log_power_peak, self._log_fall)
+            self._log_power_peak = float(log_peak[-1])
+            peak = np.exp(log_peak)
             # log(p / peak + 1 / GAIN): log1p(GAIN * p / peak) less a constant, which the rise
             # (a difference) does not see; float32 logs are several times faster.
             logs = np.log((power / peak[:, None]).astype(np.float32) + np.float32(1.0 / GAIN))
@@ -147,19 +136,18 @@ class TonalOnsets:
         self._threshold = math.inf
         self._before = self._candidate = 0.0
         self._candidate_s = -math.inf
-        self._peak = 1e-9
-        self._fall = 0.5 ** (step_s / STATS_S)   # the strength's running peak halves every second
+        self._peak = RunningPeak(0.5 ** (step_s / STATS_S), floor=1e-9)   # of the values; halves every second
 
     def step(self, value: float, time_s: float, last_onset_s: float) -> tuple[float, float] | None:
         """Take the value of the step ending at ``time_s``; returns (onset time s, strength 0..1)
         when the previous value was a peak at least ``ONSET_GAP_S`` after ``last_onset_s``."""
         found = None
         candidate = self._candidate
-        self._peak = max(candidate, self._peak * self._fall, 1e-9)
+        peak = self._peak(candidate)
         onset_s = self._candidate_s - ONSET_DELAY_S
         if (candidate > self._threshold and candidate >= self._before and candidate >= value
                 and onset_s - last_onset_s >= ONSET_GAP_S):
-            found = (onset_s, min(1.0, candidate / self._peak))
+            found = (onset_s, min(1.0, candidate / peak))
         self._recent[self._count % self._n] = value
         self._count += 1
         if self._count % STATS_EVERY == 0 and self._count >= self._n // 2:
