@@ -1,6 +1,8 @@
 import numpy as np
+import pytest
 
-from visualizer.audio.onsets import RunningPeak, decaying_max
+from visualizer.audio.onsets import OnsetPicker, RunningPeak, decaying_max
+from visualizer.settings import AnalysisSettings
 
 
 def test_decaying_max_is_the_loop_it_replaces():
@@ -14,10 +16,52 @@ def test_decaying_max_is_the_loop_it_replaces():
     np.testing.assert_allclose(decaying_max(levels[:, 1], 0.0, 0.5), np.array(expected)[:, 1], rtol=1e-9)
 
 
-def test_decaying_max_on_logs_is_running_peak():
+def test_running_peak_block_is_running_peak():
     rng = np.random.default_rng(5)
     values = rng.exponential(1.0, 300) * (rng.random(300) < 0.2)
-    running = RunningPeak(0.97, floor=1e-3)
+    running, blocked = RunningPeak(0.97, floor=1e-3), RunningPeak(0.97, floor=1e-3)
     expected = [running(v) for v in values]
-    logs = decaying_max(np.log(np.maximum(values, 1e-3)), np.log(1e-3), -np.log(0.97))
-    np.testing.assert_allclose(np.exp(logs), expected, rtol=1e-9)
+    peaks = np.concatenate([blocked.block(values[:7]), blocked.block(values[7:7]), blocked.block(values[7:])])
+    np.testing.assert_allclose(peaks, expected, rtol=1e-9)
+    assert blocked.value == pytest.approx(running.value, rel=1e-9)
+    # Where a value is the peak, the peak is that value exactly: value / peak reads 1.0, never above.
+    assert np.all(values / peaks <= 1.0)
+    assert np.all((values / peaks == 1.0) == np.isclose(values, expected, rtol=1e-12, atol=0))
+
+
+def _pick_one_by_one(settings, hop_s, flux, thresholds, times, min_strength):
+    """The picker's rule applied hop by hop: the reference ``OnsetPicker.pick`` must reproduce."""
+    peak, last, open_, out = RunningPeak(np.exp(-hop_s / settings.norm_release_s)), -1e9, 0.0, []
+    for f, threshold, t, low in zip(flux, thresholds, times, min_strength):
+        p = peak(f)
+        value, strength, new = f / p, 0.0, False
+        if value >= max(settings.onset_threshold, low) and f > threshold + 0.015 * p and t - last >= settings.onset_min_gap_s:
+            strength, new, last, open_ = value, True, t, value
+        elif open_:
+            strength = value if value > open_ else 0.0
+            open_ = 0.0
+        out.append((value, strength, new))
+    return [np.array(c) for c in zip(*out)]
+
+
+@pytest.mark.parametrize("gap_s", [0.0, 0.06])
+def test_onset_picker_blocks_follow_the_hop_by_hop_rule(gap_s):
+    settings = AnalysisSettings(onset_min_gap_s=gap_s)
+    hop_s = settings.hop_length / settings.sample_rate
+    rng = np.random.default_rng(6)
+    n = 600
+    # Bursts of rising flux: onsets on consecutive hops, and hops whose flux outgrows the onset's.
+    flux = rng.exponential(0.05, n) + np.repeat(rng.random(n // 3) < 0.3, 3) * rng.exponential(2.0, n)
+    thresholds = np.full(n, 0.2)
+    times = np.arange(n) * hop_s
+    min_strength = np.where(rng.random(n) < 0.05, np.inf, 0.0)
+    expected = _pick_one_by_one(settings, hop_s, flux, thresholds, times, min_strength)
+    picker = OnsetPicker(settings, hop_s)
+    parts = [picker.pick(flux[a:b], thresholds[a:b], times[a:b], min_strength[a:b])
+             for a, b in [(0, 1), (1, 50), (50, 51), (51, 400), (400, n)]]
+    value, strength, new = (np.concatenate(c) for c in zip(*parts))
+    np.testing.assert_allclose(value, expected[0], rtol=1e-9)
+    np.testing.assert_array_equal(new, expected[2])
+    np.testing.assert_allclose(strength, expected[1], rtol=1e-9)
+    assert new.sum() > 20 and (np.diff(np.flatnonzero(new)) == 1).any() == (gap_s == 0.0)
+    assert ((strength > 0) & ~new).any()   # some hops raised the strength of the onset before them

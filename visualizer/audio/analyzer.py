@@ -15,6 +15,7 @@ import numpy as np
 
 from visualizer.audio.beats import REFERENCE_HOP_S, BeatTracker
 from visualizer.audio.features import FeatureTrack
+from visualizer.audio.median import median_of
 from visualizer.audio.onsets import OnsetPicker, RunningPeak, decaying_max, onset_offset_s, onset_window
 from visualizer.audio.tonal import TonalChange, TonalOnsets
 from visualizer.settings import AnalysisSettings
@@ -198,8 +199,6 @@ class Analyzer:
         percussive = (loud * share).astype(np.float32)
         harmonic = (loud * (1.0 - share)).astype(np.float32)
         thresholds = self._picker.thresholds(flux)
-        rows = []
-        onset_time = np.full(count, np.nan)
         # A hit out of silence is audible before the full frame hears it (the frame's taper hides its
         # newest samples): a jump of the onset window's own level out of silence counts too.
         before = np.concatenate([[self._prev_onset_db], onset_db[:-1]])
@@ -207,32 +206,12 @@ class Analyzer:
         jump = (before < _SILENCE_DB + 10.0) & (onset_db > before + _JUMP_DB) & (onset_db > _SILENCE_DB)
         audible = loud > 0.0
         # Only a strong onset is taken on such a row: the faint echoes after a hit jump out of silence too.
-        min_strength = np.where(audible, 0.0, np.where(jump, _JUMP_MIN_STRENGTH, np.inf)).tolist()
-        audible = (audible | jump).tolist()
-        tonal = self._tonal.push(frames[:, -self.hop_length:].reshape(-1)).tolist()
-        step_onset, step_beat = self._picker.step, self.beats.step
-        for i, (f, threshold, t, low, plain_i, tonal_i) in enumerate(zip(
-                flux.tolist(), thresholds.tolist(), times.tolist(), low_flux.tolist(), plain.tolist(), tonal)):
-            value, strength, is_new = step_onset(f, threshold, t, min_strength[i])
-            if is_new:
-                onset_time[i] = t - onset_offset_s(frames[i, -self._onset_fft:], self.hop_length, self.sample_rate)
-                self._last_onset_s = onset_time[i]
-                self._attacks.append(t)
-            if not math.isnan(tonal_i):  # a step of the tonal change ends on this row
-                # A note change the onset function missed (no attack) is reported late, with its estimated time.
-                tonal_onset = self._tonal_onsets.step(tonal_i, t, self._last_onset_s)
-                # Only where attacks are rare: elsewhere the onset function hears the notes, and a
-                # drum's or a plucked string's ringing would add false ones.
-                sparse = len(self._attacks) < _ATTACKS_MAX or t - self._attacks[0] > _ATTACKS_S
-                if tonal_onset is not None and strength == 0.0 and sparse:
-                    onset_time[i], strength = tonal_onset
-                    self._last_onset_s = onset_time[i]
-            b = step_beat(value + _TONAL_BEAT_WEIGHT * plain_i / self._plain_peak(plain_i), low / self._low_peak(low),
-                          audible[i], t, tonal_i)
-            rows.append((value, strength, b.beat, b.beat_time_s, b.phase, b.bar, b.bar_index, b.bpm, b.confidence))
-        cols = np.array(rows, dtype=np.float64).reshape(count, 9).T
-        flux_n, onset, beat, _, beat_phase, bar, _, tempo, confidence = cols.astype(np.float32)
-        beat_time, bar_index = cols[3], cols[6].astype(np.int32)  # times stay float64
+        min_strength = np.where(audible, 0.0, np.where(jump, _JUMP_MIN_STRENGTH, np.inf))
+        flux_n, onset, is_new = self._picker.pick(flux, thresholds, times, min_strength)
+        tonal = self._tonal.push(frames[:, -self.hop_length:].reshape(-1))
+        onset_time = self._onset_times(frames, times, is_new, onset, tonal)
+        beats = self.beats.process(flux_n + _TONAL_BEAT_WEIGHT * plain / self._plain_peak.block(plain),
+                                   low_flux / self._low_peak.block(low_flux), audible | jump, times, tonal)
 
         peak = chroma.max(1, keepdims=True)
         chroma = np.where(peak > 1e-9 * self._power_ref, chroma / np.maximum(peak, 1e-30), 0.0)
@@ -241,11 +220,34 @@ class Analyzer:
         centroid = np.where(loud > 0.0, centroid, 0.0)
         return FeatureTrack(
             time_s=times.astype(np.float64), loudness=loud, loudness_db=level_db.astype(np.float32),
-            bands=bands, flux=flux_n, onset=onset, chroma=chroma.astype(np.float32),
+            bands=bands, flux=flux_n.astype(np.float32), onset=onset.astype(np.float32), chroma=chroma.astype(np.float32),
             centroid=centroid.astype(np.float32), percussive=percussive, harmonic=harmonic,
-            onset_time_s=onset_time, beat=beat, beat_time_s=beat_time, beat_phase=beat_phase, bar=bar,
-            bar_index=bar_index, tempo_bpm=tempo, tempo_confidence=confidence,
+            onset_time_s=onset_time, beat=beats.beat.astype(np.float32), beat_time_s=beats.beat_time_s,
+            beat_phase=beats.phase.astype(np.float32), bar=beats.bar.astype(np.float32), bar_index=beats.bar_index,
+            tempo_bpm=beats.bpm.astype(np.float32), tempo_confidence=beats.confidence.astype(np.float32),
         )
+
+    def _onset_times(self, frames: np.ndarray, times: np.ndarray, is_new: np.ndarray, strength: np.ndarray,
+                     tonal: np.ndarray) -> np.ndarray:
+        """Each row's onset time (s, NaN on most rows): the onset picker's, timed inside its frame, and
+        the tonal-change onsets, which ``strength`` gains in place."""
+        onset_time = np.full(len(times), np.nan)
+        for i in np.flatnonzero(is_new | ~np.isnan(tonal)).tolist():
+            t = float(times[i])
+            if is_new[i]:
+                onset_time[i] = t - onset_offset_s(frames[i, -self._onset_fft:], self.hop_length, self.sample_rate)
+                self._last_onset_s = float(onset_time[i])
+                self._attacks.append(t)
+            if not math.isnan(tonal[i]):  # a step of the tonal change ends on this row
+                # A note change the onset function missed (no attack) is reported late, with its estimated time.
+                tonal_onset = self._tonal_onsets.step(float(tonal[i]), t, self._last_onset_s)
+                # Only where attacks are rare: elsewhere the onset function hears the notes, and a
+                # drum's or a plucked string's ringing would add false ones.
+                sparse = len(self._attacks) < _ATTACKS_MAX or t - self._attacks[0] > _ATTACKS_S
+                if tonal_onset is not None and strength[i] == 0.0 and sparse:
+                    onset_time[i], strength[i] = tonal_onset
+                    self._last_onset_s = float(onset_time[i])
+        return onset_time
 
     def _separate(self, mel_power: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Percussive and harmonic power [count] of each row, by causal median filtering.
@@ -261,13 +263,10 @@ class Analyzer:
         rows = np.vstack([self._mel_history, mel_power])
         n = self._harmonic_rows
         self._mel_history = rows[-(n - 1):]
-        mid_t, mid_f = n // 2, _PERCUSSIVE_BANDS // 2  # odd sizes: the median is one element
-        windows = np.lib.stride_tricks.sliding_window_view(rows, n, axis=0)
-        across_time = np.partition(windows, mid_t, axis=-1)[..., mid_t]
-        pad = _PERCUSSIVE_BANDS // 2
-        padded = np.pad(mel_power, ((0, 0), (pad, pad)), mode="edge")
-        windows = np.lib.stride_tricks.sliding_window_view(padded, _PERCUSSIVE_BANDS, axis=1)
-        across_freq = np.partition(windows, mid_f, axis=-1)[..., mid_f]
+        count, k = len(mel_power), _PERCUSSIVE_BANDS
+        across_time = median_of([rows[i : i + count] for i in range(n)])   # odd sizes: the median is one element
+        padded = np.pad(mel_power, ((0, 0), (k // 2, k // 2)), mode="edge")
+        across_freq = median_of([padded[:, i : i + pairs] for i in range(k)])
         h2, p2 = across_time ** 2, across_freq ** 2
         mask = p2 / np.maximum(p2 + h2, 1e-30)
         percussive = (mel_power * mask).sum(1)

@@ -97,24 +97,30 @@ def _interp(values: np.ndarray, positions: np.ndarray) -> np.ndarray:
 
 
 class History:
-    """The last ``size`` values of a stream, oldest first, without copying on each push."""
+    """The last ``size`` values of a stream, oldest first. It grows a block at a time and is read
+    as it stood after any row of the newest block, without copying."""
 
     def __init__(self, size: int) -> None:
-        self._values = np.zeros(2 * size)   # a doubled ring: the last ``size`` values are always contiguous
         self._size = size
-        self._count = 0
-        self.filled = 0
+        self._values = np.zeros(0)
+        self._before = 0      # values in ``_values`` from earlier blocks
+        self._pushed = 0      # values pushed before the newest block
 
-    def push(self, value: float) -> None:
-        i = self._count % self._size
-        self._values[i] = self._values[i + self._size] = value
-        self._count += 1
-        self.filled = min(self.filled + 1, self._size)
+    def extend(self, values: np.ndarray) -> None:
+        """Append the next block of values."""
+        self._pushed += len(self._values) - self._before
+        kept = self._values[max(0, len(self._values) - self._size):]
+        self._values = np.concatenate([kept, np.asarray(values, np.float64)])
+        self._before = len(kept)
 
-    def recent(self) -> np.ndarray:
-        """The last ``filled`` values, oldest first (a view)."""
-        end = self._count % self._size + self._size
-        return self._values[end - self.filled : end]
+    def filled(self, k: int) -> int:
+        """How many values there are once the first ``k`` of the newest block are in (at most ``size``)."""
+        return min(self._size, self._pushed + k)
+
+    def upto(self, k: int) -> np.ndarray:
+        """The last ``filled(k)`` values once the first ``k`` of the newest block are in (a view)."""
+        end = self._before + k
+        return self._values[max(0, end - self._size):end]
 
 
 class TempoEstimator:
@@ -223,20 +229,20 @@ class TempoEstimator:
 
 
 @dataclass(slots=True)
-class BeatState:
-    """What the tracker knows after one hop."""
+class BeatBlock:
+    """What the tracker knows after each hop of a block: arrays [hops]."""
 
-    beat: float          # confidence on a hop where a beat falls, else 0
-    beat_time_s: float   # exact time of that beat (NaN on other hops)
-    phase: float         # 0..1 within the current beat
-    bar: float           # 1 on the hop of a bar's first beat
-    bar_index: int       # bars since the meter became clear, -1 while unclear
-    bpm: float           # 0 while unknown
-    confidence: float
+    beat: np.ndarray         # confidence on a hop where a beat falls, else 0
+    beat_time_s: np.ndarray  # exact time of that beat (NaN on other hops)
+    phase: np.ndarray        # 0..1 within the current beat
+    bar: np.ndarray          # 1 on the hop of a bar's first beat
+    bar_index: np.ndarray    # int: bars since the meter became clear, -1 while unclear
+    bpm: np.ndarray          # 0 while unknown
+    confidence: np.ndarray
 
 
 class BeatTracker:
-    """Streaming tempo, beat phase, beat events and bars; call ``step`` once per hop.
+    """Streaming tempo, beat phase, beat events and bars; call ``process`` with each block of hops.
 
     Parameters
     ----------
@@ -246,7 +252,7 @@ class BeatTracker:
         How late onset strength peaks after the sound that causes it (the onset window's
         delay); beats are predicted this much earlier so that they land on the sound.
     tonal_step_s : float
-        Seconds between tonal-change values (see ``step``); 0 when there are none.
+        Seconds between tonal-change values (see ``process``); 0 when there are none.
     """
 
     def __init__(self, hop_s: float, *, latency_s: float = 0.0, tonal_step_s: float = 0.0) -> None:
@@ -283,9 +289,9 @@ class BeatTracker:
             return tonal.bpm, tonal.confidence
         return bpm, confidence
 
-    def _measure_phase(self, period: float) -> float | None:
-        """Beats since the last beat position (0..1) that best explains the recent onsets."""
-        history = np.convolve(self._history.recent(), self._kernel, mode="same")
+    def _measure_phase(self, history: np.ndarray, period: float) -> float | None:
+        """Beats since the last beat position (0..1) that best explains the recent onsets in ``history``."""
+        history = np.convolve(history, self._kernel, mode="same")
         n = len(history)
         if n < 2 * period + 2:
             return None
@@ -299,58 +305,69 @@ class BeatTracker:
         score = np.convolve(np.concatenate([score[-1:], score, score[:1]]), [0.25, 0.5, 0.25], "valid")
         return float(np.argmax(score) / period)
 
-    def step(self, strength: float, low: float, audible: bool, time_s: float,
-             tonal: float = math.nan) -> BeatState:
-        """Advance one hop. ``strength``: onset strength; ``low``: its low-frequency part;
-        ``audible``: whether there is sound at all; ``time_s``: the hop's time; ``tonal``: the
-        tonal change on hops that end one of its steps (``tonal_step_s`` apart), else NaN."""
-        self._history.push(strength)
-        self._low.push(low)
-        self._count += 1
-        if not math.isnan(tonal):
-            self._tonal.push(tonal)
-        self._quiet_hops = 0 if audible else self._quiet_hops + 1
-        if self._count % self._update_every == 0 and self._history.filled * self.hop_s >= WARMUP_S:
-            self.tempo.update(self._history.recent())
-            # The tonal estimator is only consulted while the onsets' periodicity is weak; it rests
-            # (and costs nothing) while they hold a clear beat.
-            if (self.tonal_tempo is not None and self.tempo.confidence < TONAL_LISTEN
-                    and self._tonal.filled * self._tonal_step_s >= WARMUP_S):
-                self.tonal_tempo.update(self._tonal.recent())
+    def process(self, strength: np.ndarray, low: np.ndarray, audible: np.ndarray, time_s: np.ndarray,
+                tonal: np.ndarray) -> BeatBlock:
+        """Advance over a block of hops (arrays [hops]). ``strength``: onset strength; ``low``: its
+        low-frequency part; ``audible``: whether there is sound at all; ``time_s``: each hop's time;
+        ``tonal``: the tonal change on hops that end one of its steps (``tonal_step_s`` apart), else NaN.
+        Each hop sees only the values up to itself: any cut of a stream into blocks gives the same result."""
+        hops = len(strength)
+        self._history.extend(strength)
+        self._low.extend(low)
+        tonal = np.asarray(tonal, np.float64)
+        has_tonal = ~np.isnan(tonal)
+        self._tonal.extend(tonal[has_tonal])
+        tonal_seen = np.cumsum(has_tonal).tolist()   # tonal values in by each hop
+        beat, beat_time, phase, bar = [0.0] * hops, [math.nan] * hops, [0.0] * hops, [0.0] * hops
+        bar_index, bpm_out, confidence_out = [-1] * hops, [0.0] * hops, [0.0] * hops
         bpm, confidence = self._tempo()
-        locked = bpm > 0 and confidence >= CONFIDENCE_MIN and self._quiet_hops * self.hop_s < 1.0
-        beat, beat_time, bar = 0.0, math.nan, 0.0
-        self._since_beat += 1
-        if bpm <= 0:
-            return BeatState(0.0, math.nan, 0.0, 0.0, -1, 0.0, 0.0)
-        period = 60.0 / (bpm * self.hop_s)
-        self.phase += 1.0 / period
-        if self._count % self._phase_every == 0:
-            measured = self._measure_phase(period)
-            if measured is not None:
-                error = (measured - self.phase + 0.5) % 1.0 - 0.5
-                self.phase += float(np.clip(PHASE_GAIN * error, -PHASE_STEP_MAX, PHASE_STEP_MAX))
-        if self.phase >= 1.0:
-            self.phase -= 1.0
-            # (Less than 0.6 beats after the last one, the phase slipped back over a beat it counted.)
-            if locked and self._since_beat >= 0.6 * period:
-                beat = max(confidence, 1e-3)
-                beat_time = time_s - self.phase * period * self.hop_s
-                bar = self._on_beat(hops_since_last=self._since_beat)
-                self._since_beat = 0
-        elif self.phase < 0.0:
-            self.phase += 1.0
-        if not locked:
-            self.bar_index = -1
-        return BeatState(beat, beat_time, self.phase, bar, self.bar_index, bpm, min(1.0, confidence))
+        period = 60.0 / (bpm * self.hop_s) if bpm > 0 else 0.0
+        for i, (is_audible, t) in enumerate(zip(np.asarray(audible, bool).tolist(), np.asarray(time_s).tolist())):
+            self._count += 1
+            count = self._count
+            self._quiet_hops = 0 if is_audible else self._quiet_hops + 1
+            if count % self._update_every == 0 and self._history.filled(i + 1) * self.hop_s >= WARMUP_S:
+                self.tempo.update(self._history.upto(i + 1))
+                # The tonal estimator is only consulted while the onsets' periodicity is weak; it rests
+                # (and costs nothing) while they hold a clear beat.
+                if (self.tonal_tempo is not None and self.tempo.confidence < TONAL_LISTEN
+                        and self._tonal.filled(tonal_seen[i]) * self._tonal_step_s >= WARMUP_S):
+                    self.tonal_tempo.update(self._tonal.upto(tonal_seen[i]))
+                bpm, confidence = self._tempo()
+                period = 60.0 / (bpm * self.hop_s) if bpm > 0 else 0.0
+            self._since_beat += 1
+            if bpm <= 0:
+                continue
+            locked = confidence >= CONFIDENCE_MIN and self._quiet_hops * self.hop_s < 1.0
+            self.phase += 1.0 / period
+            if count % self._phase_every == 0:
+                measured = self._measure_phase(self._history.upto(i + 1), period)
+                if measured is not None:
+                    error = (measured - self.phase + 0.5) % 1.0 - 0.5
+                    self.phase += float(np.clip(PHASE_GAIN * error, -PHASE_STEP_MAX, PHASE_STEP_MAX))
+            if self.phase >= 1.0:
+                self.phase -= 1.0
+                # (Less than 0.6 beats after the last one, the phase slipped back over a beat it counted.)
+                if locked and self._since_beat >= 0.6 * period:
+                    beat[i] = max(confidence, 1e-3)
+                    beat_time[i] = t - self.phase * period * self.hop_s
+                    bar[i] = self._on_beat(self._low.upto(i + 1), hops_since_last=self._since_beat)
+                    self._since_beat = 0
+            elif self.phase < 0.0:
+                self.phase += 1.0
+            if not locked:
+                self.bar_index = -1
+            phase[i], bar_index[i], bpm_out[i], confidence_out[i] = self.phase, self.bar_index, bpm, min(1.0, confidence)
+        return BeatBlock(np.array(beat), np.array(beat_time), np.array(phase), np.array(bar),
+                         np.array(bar_index, np.int32), np.array(bpm_out), np.array(confidence_out))
 
-    def _on_beat(self, hops_since_last: int) -> float:
-        """Book-keeping at a beat event; returns 1.0 when it starts a bar."""
+    def _on_beat(self, low: np.ndarray, hops_since_last: int) -> float:
+        """Book-keeping at a beat event (``low``: the low-frequency onset strength so far); returns
+        1.0 when it starts a bar."""
         self._beat_number += 1
         if self._beat_number >= 2:
             # The previous beat's accent: the strongest low-frequency (kick, bass) onset close to it.
             ago, near = hops_since_last, self._accent_hops
-            low = self._low.recent()
             lo, hi = len(low) - 1 - ago - near, len(low) - 1 - ago + near + 1
             accent = float(low[max(0, lo):max(0, hi)].max()) if hi > 0 else 0.0
             number = self._beat_number - 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import math
 
 import numpy as np
@@ -78,6 +79,18 @@ class RunningPeak:
         self.value = max(level, self.value * self.fall, self.floor)
         return self.value
 
+    def block(self, levels: np.ndarray) -> np.ndarray:
+        """The peak after each of a block of levels (float64 [n]), as ``__call__`` one by one would
+        give it (to rounding): a ``decaying_max`` of the log levels."""
+        levels = np.maximum(np.asarray(levels, np.float64), self.floor)
+        if len(levels) == 0:
+            return levels
+        peaks = np.exp(decaying_max(np.log(levels), math.log(self.value), -math.log(self.fall)))
+        # Where the level itself is the peak, it must be exactly that (level / peak is then 1.0).
+        peaks = np.where(np.abs(peaks - levels) <= 1e-12 * levels, levels, np.maximum(peaks, levels))
+        self.value = float(peaks[-1])
+        return peaks
+
 
 class OnsetPicker:
     """Adaptive, causal peak picking on spectral flux.
@@ -125,21 +138,32 @@ class OnsetPicker:
         self._past = series[-w:]
         return out
 
-    def step(self, flux: float, threshold: float, time_s: float, min_strength: float = 0.0) -> tuple[float, float, bool]:
-        """One hop: raw flux and its ``thresholds`` value; ``min_strength`` (0..1, or inf where the row
-        is silent) raises the settings' threshold. Returns (flux 0..1 of the running peak, onset
-        strength or 0, whether this row starts a new onset)."""
+    def pick(self, flux: np.ndarray, thresholds: np.ndarray, time_s: np.ndarray,
+             min_strength: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """A block of hops: raw flux, its ``thresholds`` and each hop's time (arrays [n]);
+        ``min_strength`` (0..1, or inf where the row is silent) raises the settings' threshold.
+        Returns the flux as 0..1 of its running peak, the onset strength (0 on most hops) and
+        whether each hop starts a new onset."""
         s = self.settings
-        peak = self._peak(flux)
+        peak = self._peak.block(flux)
         value = flux / peak
-        strength, new = 0.0, False
-        if (value >= max(s.onset_threshold, min_strength) and flux > threshold + _FLOOR * peak
-                and time_s - self._last_onset_s >= s.onset_min_gap_s):
-            strength, new = value, True
-            self._last_onset_s = time_s
-            self._open = value
-        elif self._open:
-            if value > self._open:
-                strength = value
-            self._open = 0.0
+        candidate = (value >= np.maximum(s.onset_threshold, min_strength)) & (flux > thresholds + _FLOOR * peak)
+        strength = np.zeros(len(flux))
+        new = np.zeros(len(flux), bool)
+        # Only candidates, and the hop after each onset (which may raise its strength), need a look.
+        todo = collections.deque(np.flatnonzero(candidate).tolist())
+        if self._open and len(flux) and (not todo or todo[0] != 0):
+            todo.appendleft(0)
+        while todo:
+            i = todo.popleft()
+            if candidate[i] and time_s[i] - self._last_onset_s >= s.onset_min_gap_s:
+                strength[i], new[i] = value[i], True
+                self._last_onset_s = float(time_s[i])
+                self._open = float(value[i])
+                if i + 1 < len(flux) and (not todo or todo[0] != i + 1):
+                    todo.appendleft(i + 1)
+            elif self._open:
+                if value[i] > self._open:
+                    strength[i] = value[i]
+                self._open = 0.0
         return value, strength, new
