@@ -34,6 +34,7 @@ _JUMP_MIN_STRENGTH = 0.6  # weakest onset (0..1) taken on a row that only such a
 _ACCENT_MAX_HZ = 100.0   # bar accents come from onsets below this (kick drums, bass notes)
 _TONAL_BEAT_WEIGHT = 2.0   # weight of the plain flux (note changes at the analyzer's own resolution) in the beat strength
 _ONSET_DELAY_S = REFERENCE_HOP_S  # typical delay of the onset function's peak after the sound
+_DIP_MAX_DB = 12.0       # dips of the level are counted down to this far below its peak (tempo of legato music)
 _ATTACKS_S, _ATTACKS_MAX = 3.0, 3   # tonal-change onsets count while the onset picker found fewer than 3 in 3 s
 
 
@@ -210,8 +211,12 @@ class Analyzer:
         flux_n, onset, is_new = self._picker.pick(flux, thresholds, times, min_strength)
         tonal = self._tonal.push(frames[:, -self.hop_length:].reshape(-1))
         onset_time = self._onset_times(frames, times, is_new, onset, tonal)
+        # How far the level is below its running peak: a legato pad or organ swells into each new
+        # note, so its level dips at note changes (a deeper fall is a pause, and silence is no dip).
+        dips = np.where(loud > 0.0, np.minimum(_DYNAMIC_RANGE_DB * (1.0 - loud), _DIP_MAX_DB), 0.0)
         beats = self.beats.process(flux_n + _TONAL_BEAT_WEIGHT * plain / self._plain_peak.block(plain),
-                                   low_flux / self._low_peak.block(low_flux), audible | jump, times, tonal)
+                                   low_flux / self._low_peak.block(low_flux), audible | jump, times, tonal,
+                                   dips)
 
         peak = chroma.max(1, keepdims=True)
         chroma = np.where(peak > 1e-9 * self._power_ref, chroma / np.maximum(peak, 1e-30), 0.0)

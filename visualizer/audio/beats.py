@@ -45,6 +45,7 @@ OCTAVE_SWITCH_UPDATES = 20  # the same for a tempo at another metrical level of 
 OCTAVE_MARGIN = 1.6       # and how much better that one must score
 TONAL_PREFERRED_BPM = 110.0  # the tonal-change estimator's preference (sustained music is mostly slow)
 TONAL_LISTEN = 0.4        # it is kept up to date while the onsets' confidence is below this
+DIP_WEIGHT = 1.0 / 3.0    # weight of the level's dips beside the tonal change's in that estimator
 # (Not 3/2: 180 -> 120 BPM is far more often a tempo change than a new metrical level.)
 _METRICAL_RATIOS = (2.0, 0.5, 3.0, 1.0 / 3.0)
 PHASE_GAIN = 0.5          # share of the measured phase error corrected at each update
@@ -173,24 +174,30 @@ class TempoEstimator:
         spectrum = np.fft.rfft(x, self._n_fft)
         return np.fft.irfft(spectrum * np.conj(spectrum), self._n_fft)[: len(x)]
 
-    def update(self, history: np.ndarray) -> None:
-        """Re-estimate from ``history`` (onset strength, oldest first, one value per hop)."""
+    def update(self, history: np.ndarray, signal_weights: tuple[float, ...] = (1.0,)) -> None:
+        """Re-estimate from ``history`` (oldest first, one value per hop): onset strength [n], or
+        several signals of the same events [n, k], whose periodicities are averaged with
+        ``signal_weights`` [k]."""
+        columns = history.reshape(len(history), -1).T
         weights = self._recency[-len(history):]
-        # Onset strength is spiky and hits land on whole hops: smoothing it over a few hops keeps
-        # the autocorrelation from missing a period that is not a whole number of hops.
-        history = np.convolve(history, self._kernel, mode="same")
-        history = detrend(history, self._detrend_hops)
-        x = (history - history.mean()) * weights
-        acf = self._autocorrelation(x)
-        if acf[0] <= 1e-12:
-            self.confidence = 0.0
-            return
         # Divide by the weights' own autocorrelation: long lags overlap less of the (weighted)
         # history, and would otherwise be favoured less, pushing toward faster tempi.
         if self._overlap_gain is None or len(self._overlap_gain) != len(weights):
             overlap = self._autocorrelation(weights)   # constant once the history is full
             self._overlap_gain = overlap[0] / np.maximum(overlap, 0.25 * overlap[0])
-        acf = acf * (self._overlap_gain / acf[0])
+        acfs, total = [], 0.0
+        for column, weight in zip(columns, signal_weights):
+            # Onset strength is spiky and hits land on whole hops: smoothing it over a few hops keeps
+            # the autocorrelation from missing a period that is not a whole number of hops.
+            column = detrend(np.convolve(column, self._kernel, mode="same"), self._detrend_hops)
+            acf = self._autocorrelation((column - column.mean()) * weights)
+            if acf[0] > 1e-12:
+                acfs.append(acf * (self._overlap_gain / acf[0]) * weight)
+                total += weight
+        if not acfs:
+            self.confidence = 0.0
+            return
+        acf = acfs[0] / total if len(acfs) == 1 else sum(acfs) / total
         index, w0, w1, count = self._comb_reader(len(acf))
         comb = (acf[index] * w0 + acf[index + 1] * w1).sum(0) / count      # [C]
         # One update's autocorrelation is noisy; the comb is averaged over the last few seconds.
@@ -223,7 +230,9 @@ class TempoEstimator:
         current = score[int(np.argmin(np.abs(self.bpm_grid - self.bpm)))]
         ratio = bpm / self.bpm
         related = any(abs(ratio - r) <= 0.04 * r for r in _METRICAL_RATIOS)
-        needed, margin = (OCTAVE_SWITCH_UPDATES, OCTAVE_MARGIN) if related else (SWITCH_UPDATES, 1.0)
+        # (A tempo held without confidence is no metrical level worth keeping.)
+        guarded = related and self.confidence >= CONFIDENCE_MIN
+        needed, margin = (OCTAVE_SWITCH_UPDATES, OCTAVE_MARGIN) if guarded else (SWITCH_UPDATES, 1.0)
         if self._wins >= needed and score[best] >= margin * current:
             self.bpm, self._wins = bpm, 0
 
@@ -261,6 +270,7 @@ class BeatTracker:
         # A second estimator hears tonal change alone; it speaks when the onsets hold no beat.
         self.tonal_tempo = TempoEstimator(tonal_step_s, TONAL_PREFERRED_BPM) if tonal_step_s > 0 else None
         self._tonal = History(int(round(HISTORY_S / tonal_step_s)) if tonal_step_s > 0 else 1)
+        self._dips = History(int(round(HISTORY_S / tonal_step_s)) if tonal_step_s > 0 else 1)
         self._tonal_step_s = tonal_step_s
         n = int(round(HISTORY_S / hop_s))
         self._history = History(n)    # onset strength
@@ -285,7 +295,11 @@ class BeatTracker:
         tonal = self.tonal_tempo
         if tonal is None or tonal.bpm <= 0:
             return bpm, confidence
-        if (confidence < CONFIDENCE_MIN and tonal.confidence > confidence) or tonal.confidence > 2.0 * confidence:
+        # (Where the two are an octave apart, the onsets hear the passing notes between the harmony's
+        # changes: the tonal reading is taken once it is the surer one.)
+        octave = bpm > 0 and any(abs(tonal.bpm / bpm - r) <= 0.04 * r for r in (2.0, 0.5))
+        if ((confidence < CONFIDENCE_MIN and tonal.confidence > confidence) or tonal.confidence > 2.0 * confidence
+                or (octave and tonal.confidence > confidence)):
             return tonal.bpm, tonal.confidence
         return bpm, confidence
 
@@ -306,10 +320,11 @@ class BeatTracker:
         return float(np.argmax(score) / period)
 
     def process(self, strength: np.ndarray, low: np.ndarray, audible: np.ndarray, time_s: np.ndarray,
-                tonal: np.ndarray) -> BeatBlock:
+                tonal: np.ndarray, dip_db: np.ndarray) -> BeatBlock:
         """Advance over a block of hops (arrays [hops]). ``strength``: onset strength; ``low``: its
         low-frequency part; ``audible``: whether there is sound at all; ``time_s``: each hop's time;
-        ``tonal``: the tonal change on hops that end one of its steps (``tonal_step_s`` apart), else NaN.
+        ``tonal``: the tonal change on hops that end one of its steps (``tonal_step_s`` apart), else NaN;
+        ``dip_db``: how far each hop's level is below its running peak (dB, 0 in silence).
         Each hop sees only the values up to itself: any cut of a stream into blocks gives the same result."""
         hops = len(strength)
         self._history.extend(strength)
@@ -317,6 +332,7 @@ class BeatTracker:
         tonal = np.asarray(tonal, np.float64)
         has_tonal = ~np.isnan(tonal)
         self._tonal.extend(tonal[has_tonal])
+        self._dips.extend(np.asarray(dip_db, np.float64)[has_tonal])
         tonal_seen = np.cumsum(has_tonal).tolist()   # tonal values in by each hop
         beat, beat_time, phase, bar = [0.0] * hops, [math.nan] * hops, [0.0] * hops, [0.0] * hops
         bar_index, bpm_out, confidence_out = [-1] * hops, [0.0] * hops, [0.0] * hops
@@ -332,7 +348,8 @@ class BeatTracker:
                 # (and costs nothing) while they hold a clear beat.
                 if (self.tonal_tempo is not None and self.tempo.confidence < TONAL_LISTEN
                         and self._tonal.filled(tonal_seen[i]) * self._tonal_step_s >= WARMUP_S):
-                    self.tonal_tempo.update(self._tonal.upto(tonal_seen[i]))
+                    self.tonal_tempo.update(np.stack([self._tonal.upto(tonal_seen[i]), self._dips.upto(tonal_seen[i])], 1),
+                                            (1.0, DIP_WEIGHT))
                 bpm, confidence = self._tempo()
                 period = 60.0 / (bpm * self.hop_s) if bpm > 0 else 0.0
             self._since_beat += 1
