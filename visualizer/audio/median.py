@@ -3,7 +3,8 @@
 The analyzer's harmonic/percussive split takes medians of 9 rows and of 5 bands for every
 cell of every block. ``np.partition`` over sliding windows spends most of its time on
 per-window overhead; a fixed network of ``np.minimum``/``np.maximum`` over whole arrays
-does the same selection about three times faster, and returns exactly the same values.
+does the same selection about three times faster on a block of rows, and returns exactly the
+same values.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ def median_of(values: Sequence[np.ndarray]) -> np.ndarray:
     if k % 2 == 0:
         raise ValueError(f"median_of needs an odd number of arrays, got {k}")
     network = NETWORKS.get(k)
-    if network is None:
+    # (On a few hundred cells or fewer, the 19 steps of the 9-network cost more than one partition.)
+    if network is None or (k > 5 and np.size(values[0]) < 384):
         return np.partition(np.stack(values, axis=-1), k // 2, axis=-1)[..., k // 2]
     v = list(values)
     for i, j in network:

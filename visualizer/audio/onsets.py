@@ -62,6 +62,8 @@ def decaying_max(levels: np.ndarray, start: np.ndarray | float, fall: float) -> 
     ``RunningPeak`` is the same one value at a time, on a linear scale.
     """
     levels = np.asarray(levels, np.float64)
+    if len(levels) == 1:  # (the live path's usual block: the same arithmetic without the set-up)
+        return np.maximum(np.asarray(start, np.float64), levels + fall) - fall
     ramp = (np.arange(1, len(levels) + 1, dtype=np.float64) * fall).reshape((-1,) + (1,) * (levels.ndim - 1))
     start = np.broadcast_to(np.asarray(start, np.float64), levels.shape[1:])[None]
     return np.maximum.accumulate(np.concatenate([start, levels + ramp]), axis=0)[1:] - ramp
