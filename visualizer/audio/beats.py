@@ -10,13 +10,14 @@ Three small stages, each fed only what has been heard:
   between metrical levels, and a real tempo change takes over within a few seconds. Its
   confidence is the periodicity at that tempo averaged over longer: noise never holds one
   tempo, so it stays below the level beats need.
-  A second estimator hears only tonal change at fine frequency resolution
-  (``visualizer.audio.tonal``): strings, pads and choir change notes without attacks, so
-  their onsets hold little periodicity while their note changes do. Its tempo is taken
-  where the onsets' confidence is below the level beats need, or under half its own.
+  A second estimator hears only the note changes: tonal change at fine frequency resolution
+  (``visualizer.audio.tonal``) and dips of the level (a pad swells into each new note).
+  Strings, pads and choir change notes without attacks, so their onsets hold little
+  periodicity while their note changes do. Its tempo is taken where the onsets' confidence
+  is below the level beats need, or under half its own, or under its own at an octave of it.
 - ``BeatTracker``: a phase-locked loop. The beat phase advances by one period per beat;
   every few hops it is pulled toward the phase at which a comb of past beat positions
-  collects the most onset strength. A beat event fires when the phase wraps, so beats are
+  collects the most onset strength (or note change, where the tempo is the note changes'). A beat event fires when the phase wraps, so beats are
   predicted (on time) rather than detected (late).
 - Bars: the low-frequency onset strength at each beat is accumulated per position in
   candidate bars of 3 and 4 beats; when one position clearly stands out, it is the bar's
