@@ -32,6 +32,7 @@ _RELIABLE_BINS = 8      # mel bands of fewer FFT bins than this weigh proportion
 _JUMP_DB = 20.0         # a rise of the newest samples' level out of silence that makes a row audible
 _JUMP_MIN_STRENGTH = 0.6  # weakest onset (0..1) taken on a row that only such a jump made audible
 _ACCENT_MAX_HZ = 100.0   # bar accents come from onsets below this (kick drums, bass notes)
+_ACCENT_MID_HZ = (200.0, 2000.0)  # less the onsets in this band (a snare drum's rise is broadband)
 _TONAL_BEAT_WEIGHT = 2.0   # weight of the plain flux (note changes at the analyzer's own resolution) in the beat strength
 _ONSET_DELAY_S = REFERENCE_HOP_S  # typical delay of the onset function's peak after the sound
 _DIP_MAX_DB = 12.0       # dips of the level are counted down to this far below its peak (tempo of legato music)
@@ -106,7 +107,11 @@ class Analyzer:
         bins = (self._mel > 0).sum(1)
         self._band_weight = np.minimum(1.0, bins / _RELIABLE_BINS)
         # Bar accents listen below the snare drum's body: kick drums and bass notes mark a bar's start.
-        self._low_mels = librosa.mel_frequencies(n_mels + 2, fmin=30.0, fmax=fmax)[1:-1] < _ACCENT_MAX_HZ
+        centres = librosa.mel_frequencies(n_mels + 2, fmin=30.0, fmax=fmax)[1:-1]
+        # (As weights that average those bands; short windows may have none below 100 Hz.)
+        low = centres < _ACCENT_MAX_HZ
+        mid = (centres >= _ACCENT_MID_HZ[0]) & (centres < _ACCENT_MID_HZ[1])
+        self._low_mels, self._mid_mels = low / max(1, low.sum()), mid / max(1, mid.sum())
         self._chroma = librosa.filters.chroma(sr=s.sample_rate, n_fft=s.n_fft).astype(np.float64)
         # Chroma from 55 Hz to 5 kHz only: below, bins are too coarse; above, mostly noise.
         self._chroma *= (freqs >= 55.0) & (freqs <= 5000.0)
@@ -184,7 +189,9 @@ class Analyzer:
         prev_max[:, :-1] = np.maximum(prev_max[:, :-1], prev[:, 1:])
         rise = np.maximum(logmel - prev_max, 0.0)
         flux = rise @ self._band_weight
-        low_flux = rise[:, self._low_mels].sum(1)
+        # Bar accents: kick drums and bass notes rise in the lowest bands alone; a snare rises as much
+        # across the spectrum, so the rise of the middle bands is taken off.
+        low_flux = np.maximum(rise @ self._low_mels - rise @ self._mid_mels, 0.0)
         # Beat tracking also hears tonal change: the plain rise against the nearest reference frame
         # alone (organ or strings change notes without a percussive attack).
         plain = np.maximum(logmel - plain_prev, 0.0) @ self._band_weight
