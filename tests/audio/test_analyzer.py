@@ -221,7 +221,8 @@ def rock_groove(bpm: float, bars: int, seed: int = 0) -> np.ndarray:
     out = np.zeros(int(bars * 4 * beat * SR) + SR, np.float32)
     t = np.arange(int(0.3 * SR)) / SR
     kick = np.sin(2 * np.pi * (50 * t + 60 * (1 - np.exp(-t * 30)) / 30)) * np.exp(-t * 9)
-    snare = (rng.standard_normal(len(t)) * 0.8 + np.sin(2 * np.pi * 80 * t) + np.sin(2 * np.pi * 190 * t)) * np.exp(-t * 20)
+    body = np.sin(2 * np.pi * 80 * t) + np.sin(2 * np.pi * 190 * t)
+    snare = (rng.standard_normal(len(t)) * 0.8 + body) * np.exp(-t * 20)
     hat = np.diff(rng.standard_normal(int(0.05 * SR) + 1)) * np.exp(-t[: int(0.05 * SR)] * 70) * 0.2
     for bar in range(bars):
         for q, sound in [(0, kick), (2.5, kick), (1, snare), (3, snare)] + [(i / 2, hat) for i in range(8)]:

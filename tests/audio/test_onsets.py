@@ -35,7 +35,8 @@ def _pick_one_by_one(settings, hop_s, flux, thresholds, times, min_strength):
     for f, threshold, t, low in zip(flux, thresholds, times, min_strength):
         p = peak(f)
         value, strength, new = f / p, 0.0, False
-        if value >= max(settings.onset_threshold, low) and f > threshold + 0.015 * p and t - last >= settings.onset_min_gap_s:
+        gap_ok = t - last >= settings.onset_min_gap_s
+        if value >= max(settings.onset_threshold, low) and f > threshold + 0.015 * p and gap_ok:
             strength, new, last, open_ = value, True, t, value
         elif open_:
             strength = value if value > open_ else 0.0

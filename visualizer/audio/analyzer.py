@@ -232,7 +232,8 @@ class Analyzer:
         centroid = np.where(loud > 0.0, centroid, 0.0)
         return FeatureTrack(
             time_s=times.astype(np.float64), loudness=loud, loudness_db=level_db.astype(np.float32),
-            bands=bands, flux=flux_n.astype(np.float32), onset=onset.astype(np.float32), chroma=chroma.astype(np.float32),
+            bands=bands, flux=flux_n.astype(np.float32), onset=onset.astype(np.float32),
+            chroma=chroma.astype(np.float32),
             centroid=centroid.astype(np.float32), percussive=percussive, harmonic=harmonic,
             onset_time_s=onset_time, beat=beats.beat.astype(np.float32), beat_time_s=beats.beat_time_s,
             beat_phase=beats.phase.astype(np.float32), bar=beats.bar.astype(np.float32), bar_index=beats.bar_index,

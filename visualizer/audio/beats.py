@@ -17,8 +17,9 @@ Three small stages, each fed only what has been heard:
   is below the level beats need, or under half its own, or under its own at an octave of it.
 - ``BeatTracker``: a phase-locked loop. The beat phase advances by one period per beat;
   every few hops it is pulled toward the phase at which a comb of past beat positions
-  collects the most onset strength (or note change, where the tempo is the note changes'). A beat event fires when the phase wraps, so beats are
-  predicted (on time) rather than detected (late).
+  collects the most onset strength (or note change, where the tempo is the note changes').
+  A beat event fires when the phase wraps, so beats are predicted (on time) rather than
+  detected (late).
 - Bars: the low-frequency onset strength at each beat is accumulated per position in
   candidate bars of 3 and 4 beats; when one position clearly stands out, it is the bar's
   first beat and a bar counter runs. Otherwise the meter is reported as unclear.
@@ -93,7 +94,7 @@ def detrend(x: np.ndarray, width: int) -> np.ndarray:
     return np.maximum(x - (c[hi] - c[lo]) / length, 0.0)
 
 
-_STEP_KERNEL = np.array([0.25, 0.5, 0.25])   # smoothing of the tonal signals (a value every other hop) for the phase
+_STEP_KERNEL = np.array([0.25, 0.5, 0.25])   # light smoothing of the note-change signals for the phase
 
 
 def _interp(values: np.ndarray, positions: np.ndarray) -> np.ndarray:
@@ -275,7 +276,7 @@ class BeatTracker:
     def __init__(self, hop_s: float, *, latency_s: float = 0.0, tonal_step_s: float = 0.0) -> None:
         self.hop_s = hop_s
         self.tempo = TempoEstimator(hop_s)
-        # A second estimator hears tonal change alone; it speaks when the onsets hold no beat.
+        # A second estimator hears the note changes alone; it speaks when the onsets hold no beat.
         self.tonal_tempo = TempoEstimator(tonal_step_s, TONAL_PREFERRED_BPM) if tonal_step_s > 0 else None
         self._tonal = History(int(round(HISTORY_S / tonal_step_s)) if tonal_step_s > 0 else 1)
         self._dips = History(int(round(HISTORY_S / tonal_step_s)) if tonal_step_s > 0 else 1)
@@ -299,7 +300,8 @@ class BeatTracker:
 
     def _tempo(self) -> tuple[float, float, bool]:
         """(bpm, confidence, whether it is the tonal estimator's): the onsets' tempo, or the tonal one
-        where the onsets hold no beat or it is at least twice as sure."""
+        where the onsets hold no beat, where it is at least twice as sure, or where it is an octave
+        of the onsets' and the surer one."""
         bpm, confidence = self.tempo.bpm, self.tempo.confidence
         tonal = self.tonal_tempo
         if tonal is None or tonal.bpm <= 0:
@@ -312,17 +314,17 @@ class BeatTracker:
             return tonal.bpm, tonal.confidence, True
         return bpm, confidence, False
 
-    def _phase_score(self, history: np.ndarray, period: float, *, step: float = 1.0, newest_ago: float = 0.0,
-                     latency: float = 0.0) -> np.ndarray | None:
+    def _phase_score(self, history: np.ndarray, period: float, kernel: np.ndarray, *, step: float = 1.0,
+                     newest_ago: float = 0.0, latency: float = 0.0) -> np.ndarray | None:
         """How much of ``history`` (smoothed) lies on a comb of beats for each candidate number of
         hops since the last beat (0 .. ceil(period) - 1), or None while it is too short.
 
-        ``history`` holds one value every ``step`` hops, the newest ``newest_ago`` hops ago; a sound
-        shows in it ``latency`` hops late. ``period`` is in hops."""
+        ``history`` holds one value every ``step`` hops, the newest ``newest_ago`` hops ago, and is
+        smoothed with ``kernel``; a sound shows in it ``latency`` hops late. ``period`` is in hops."""
         n = len(history)
         if n * step < 2 * period + 2:
             return None
-        history = np.convolve(history, self._kernel if step == 1.0 else _STEP_KERNEL, mode="same")
+        history = np.convolve(history, kernel, mode="same")
         k = np.arange(min(6, int((n * step - 2) // period)))
         weights = 0.8 ** k
         offsets = np.arange(int(math.ceil(period)))                      # hops since the beat
@@ -340,13 +342,13 @@ class BeatTracker:
             step = self._tonal_step_s / self.hop_s
             score = 0.0
             for history, latency_s in ((self._tonal, TONAL_LATENCY_S), (self._dips, DIP_LATENCY_S)):
-                part = self._phase_score(history.upto(tonal_seen), period, step=step, newest_ago=newest_tonal_ago,
-                                         latency=latency_s / self.hop_s)
+                part = self._phase_score(history.upto(tonal_seen), period, _STEP_KERNEL, step=step,
+                                         newest_ago=newest_tonal_ago, latency=latency_s / self.hop_s)
                 if part is None:
                     return None
                 score = score + (part - part.mean()) / (part.std() + 1e-12)
         else:
-            score = self._phase_score(self._history.upto(i + 1), period, latency=self._latency_hops)
+            score = self._phase_score(self._history.upto(i + 1), period, self._kernel, latency=self._latency_hops)
             if score is None:
                 return None
         # A light smoothing over neighbouring offsets keeps single-hop spikes from steering it.
@@ -385,8 +387,8 @@ class BeatTracker:
                 # (and costs nothing) while they hold a clear beat.
                 if (self.tonal_tempo is not None and self.tempo.confidence < TONAL_LISTEN
                         and self._tonal.filled(tonal_seen[i]) * self._tonal_step_s >= WARMUP_S):
-                    self.tonal_tempo.update(np.stack([self._tonal.upto(tonal_seen[i]), self._dips.upto(tonal_seen[i])], 1),
-                                            (1.0, DIP_WEIGHT))
+                    notes = np.stack([self._tonal.upto(tonal_seen[i]), self._dips.upto(tonal_seen[i])], 1)
+                    self.tonal_tempo.update(notes, (1.0, DIP_WEIGHT))
                 bpm, confidence, from_tonal = self._tempo()
                 period = 60.0 / (bpm * self.hop_s) if bpm > 0 else 0.0
             self._since_beat += 1
@@ -411,7 +413,8 @@ class BeatTracker:
                 self.phase += 1.0
             if not locked:
                 self.bar_index = -1
-            phase[i], bar_index[i], bpm_out[i], confidence_out[i] = self.phase, self.bar_index, bpm, min(1.0, confidence)
+            phase[i], bar_index[i] = self.phase, self.bar_index
+            bpm_out[i], confidence_out[i] = bpm, min(1.0, confidence)
         return BeatBlock(np.array(beat), np.array(beat_time), np.array(phase), np.array(bar),
                          np.array(bar_index, np.int32), np.array(bpm_out), np.array(confidence_out))
 

@@ -1,0 +1,46 @@
+import numpy as np
+import pytest
+
+from visualizer.audio.beats import HISTORY_S, History, TempoEstimator
+
+HOP_S = 512 / 22050
+
+
+def pulses(bpm: float, n: int, seed: int) -> np.ndarray:
+    """One value per hop: a spike on every beat over a little noise."""
+    x = np.random.default_rng(seed).random(n) * 0.1
+    x[np.round(np.arange(0, n * HOP_S, 60.0 / bpm) / HOP_S).astype(int)[:-1]] += 1.0
+    return x
+
+
+def settle(estimator: TempoEstimator, history: np.ndarray, weights=(1.0,)) -> float:
+    n = int(round(HISTORY_S / HOP_S))
+    for end in range(n // 2, len(history), 16):
+        estimator.update(history[max(0, end - n):end], weights)
+    return estimator.bpm
+
+
+@pytest.mark.parametrize("weights, expected", [((1.0, 0.0), 100.0), ((0.0, 1.0), 75.0), ((1.0, 0.2), 100.0)])
+def test_signals_are_weighted(weights, expected):
+    n = int(20 / HOP_S)
+    both = np.stack([pulses(100.0, n, 0), pulses(75.0, n, 1)], axis=1)
+    assert settle(TempoEstimator(HOP_S), both, weights) == pytest.approx(expected, rel=0.02)
+
+
+def test_one_signal_is_the_same_as_a_column_of_one():
+    x = pulses(120.0, int(12 / HOP_S), 2)
+    a, b = TempoEstimator(HOP_S), TempoEstimator(HOP_S)
+    settle(a, x)
+    settle(b, x[:, None])
+    assert (a.bpm, a.confidence) == (b.bpm, b.confidence)
+
+
+def test_history_reads_as_it_stood_at_any_row():
+    history, values = History(5), np.arange(12.0)
+    history.extend(values[:3])
+    assert history.upto(0).tolist() == [] and history.upto(2).tolist() == [0.0, 1.0]
+    history.extend(values[3:12])
+    assert history.filled(1) == 4 and history.upto(1).tolist() == [0.0, 1.0, 2.0, 3.0]
+    assert history.upto(9).tolist() == [7.0, 8.0, 9.0, 10.0, 11.0]
+    history.extend(values[:0])
+    assert history.upto(0).tolist() == [7.0, 8.0, 9.0, 10.0, 11.0]
