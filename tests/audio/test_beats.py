@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from visualizer.audio.beats import HISTORY_S, History, TempoEstimator
+from visualizer.audio.beats import HISTORY_S, TONAL_LISTEN, BeatTracker, History, TempoEstimator
 
 HOP_S = 512 / 22050
 
@@ -44,3 +44,15 @@ def test_history_reads_as_it_stood_at_any_row():
     assert history.upto(9).tolist() == [7.0, 8.0, 9.0, 10.0, 11.0]
     history.extend(values[:0])
     assert history.upto(0).tolist() == [7.0, 8.0, 9.0, 10.0, 11.0]
+
+
+def test_a_resting_tonal_reading_is_not_taken():
+    # Above TONAL_LISTEN the tonal estimator is not updated: its last reading (here from a string
+    # intro at half the drums' tempo) must not be taken over the onsets', however sure it was.
+    tracker = BeatTracker(256 / 22050, tonal_step_s=512 / 22050)
+    tracker.tempo.bpm, tracker.tempo.confidence = 140.0, TONAL_LISTEN + 0.05
+    tracker.tonal_tempo.bpm, tracker.tonal_tempo.confidence = 70.0, 0.6
+    assert tracker._tempo() == (140.0, TONAL_LISTEN + 0.05, False)
+    # While it listens, an octave reading that is surer is taken.
+    tracker.tempo.confidence = TONAL_LISTEN - 0.05
+    assert tracker._tempo() == (70.0, 0.6, True)

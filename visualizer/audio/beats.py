@@ -304,7 +304,8 @@ class BeatTracker:
         of the onsets' and the surer one."""
         bpm, confidence = self.tempo.bpm, self.tempo.confidence
         tonal = self.tonal_tempo
-        if tonal is None or tonal.bpm <= 0:
+        # (Above TONAL_LISTEN the tonal estimator rests, and its reading is stale.)
+        if tonal is None or tonal.bpm <= 0 or confidence >= TONAL_LISTEN:
             return bpm, confidence, False
         # (Where the two are an octave apart, the onsets hear the passing notes between the harmony's
         # changes: the tonal reading is taken once it is the surer one.)
