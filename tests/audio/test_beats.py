@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from visualizer.audio.beats import HISTORY_S, TONAL_LISTEN, BeatTracker, History, TempoEstimator
+from visualizer.audio.beats import HISTORY_S, OCTAVE_LISTEN, TONAL_LISTEN, BeatTracker, History, TempoEstimator
 
 HOP_S = 512 / 22050
 
@@ -53,6 +53,9 @@ def test_a_resting_tonal_reading_is_not_taken():
     tracker.tempo.bpm, tracker.tempo.confidence = 140.0, TONAL_LISTEN + 0.05
     tracker.tonal_tempo.bpm, tracker.tonal_tempo.confidence = 70.0, 0.6
     assert tracker._tempo() == (140.0, TONAL_LISTEN + 0.05, False)
-    # While it listens, an octave reading that is surer is taken.
-    tracker.tempo.confidence = TONAL_LISTEN - 0.05
+    # While it listens, an octave reading is taken where the onsets' beat is weak and it is surer,
+    tracker.tempo.confidence = OCTAVE_LISTEN - 0.05
     assert tracker._tempo() == (70.0, 0.6, True)
+    # but a clearer onset beat keeps its own tempo unless the tonal one is twice as sure.
+    tracker.tempo.confidence = OCTAVE_LISTEN + 0.05
+    assert tracker._tempo() == (140.0, OCTAVE_LISTEN + 0.05, False)

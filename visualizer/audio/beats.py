@@ -47,6 +47,7 @@ OCTAVE_SWITCH_UPDATES = 20  # the same for a tempo at another metrical level of 
 OCTAVE_MARGIN = 1.6       # and how much better that one must score
 TONAL_PREFERRED_BPM = 110.0  # the tonal-change estimator's preference (sustained music is mostly slow)
 TONAL_LISTEN = 0.4        # it is kept up to date while the onsets' confidence is below this
+OCTAVE_LISTEN = 0.25      # below this onset confidence, a surer tonal tempo an octave away is taken
 DIP_WEIGHT = 1.0 / 3.0    # weight of the level's dips beside the tonal change's in that estimator
 # Where the tonal estimator sets the tempo, the beat phase is measured on the same two signals. They
 # peak this long after a note change (measured on the evaluation set's strings, choir and pads).
@@ -307,11 +308,12 @@ class BeatTracker:
         # (Above TONAL_LISTEN the tonal estimator rests, and its reading is stale.)
         if tonal is None or tonal.bpm <= 0 or confidence >= TONAL_LISTEN:
             return bpm, confidence, False
-        # (Where the two are an octave apart, the onsets hear the passing notes between the harmony's
-        # changes: the tonal reading is taken once it is the surer one.)
+        # (Where the two are an octave apart and the onsets' beat is weak, the onsets hear the passing
+        # notes between the harmony's changes: the tonal reading is taken once it is the surer one.
+        # A clearer onset beat decides for itself: drums over a slower harmony stay at their tempo.)
         octave = bpm > 0 and any(abs(tonal.bpm / bpm - r) <= 0.04 * r for r in (2.0, 0.5))
         if ((confidence < CONFIDENCE_MIN and tonal.confidence > confidence) or tonal.confidence > 2.0 * confidence
-                or (octave and tonal.confidence > confidence)):
+                or (octave and confidence < OCTAVE_LISTEN and tonal.confidence > confidence)):
             return tonal.bpm, tonal.confidence, True
         return bpm, confidence, False
 
