@@ -15,8 +15,8 @@ Prints per category and overall: onset F-measure (mir_eval, 50 ms window), beat 
 (mir_eval, 70 ms window; mir_eval skips the first 5 s of beats), our bar-start (downbeat)
 F-measure (same window; the others do not report bars), the share of steady pieces
 whose tempo is within 2 % of the truth after 8 s, false onsets and beats per 10 s on silence
-and white noise, what each system hears in real recordings (tempo, onset rate; no labels),
-and our analysis speed as a multiple of real time on one core (the fastest of three runs
+and white noise, what each system hears in real recordings (tempo, how steady it is,
+onset rate; no labels), and our analysis speed as a multiple of real time on one core (the fastest of three runs
 per piece, and the median: other tenants of a shared machine only ever slow a run down).
 """
 
@@ -82,6 +82,20 @@ def settled_bpm(tempo: tuple[np.ndarray, np.ndarray]) -> float:
     times, bpm = tempo
     later = bpm[times >= TEMPO_AFTER_S] if times.size > 1 else bpm
     return float(np.median(later)) if later.size else 0.0
+
+
+def steadiness(tempo: tuple[np.ndarray, np.ndarray]) -> float:
+    """Share of the time after 8 s that the reported tempo is within 4 % of its median (NaN for an
+    offline estimate, which has one value): a streaming tracker that flips between metrical levels
+    or wanders reads low."""
+    times, bpm = tempo
+    if times.size <= 1:
+        return float("nan")
+    later = bpm[times >= TEMPO_AFTER_S]
+    if later.size == 0:
+        return float("nan")
+    middle = float(np.median(later))
+    return float(np.mean(np.abs(later - middle) <= 0.04 * middle))
 
 
 def tempo_ok(tempo: tuple[np.ndarray, np.ndarray], piece: Piece) -> bool:
@@ -150,7 +164,8 @@ def main() -> None:
         median_s += float(np.median(results["ours"]["seconds"]))
         if piece.category == "recordings":
             heard.append(f"{piece.name:22s} {piece.duration_s:6.0f} s " + " ".join(
-                f"{settled_bpm(results[s]['tempo']):8.1f} {len(results[s]['onsets']) / piece.duration_s:6.2f}"
+                f"{settled_bpm(results[s]['tempo']):8.1f} {steadiness(results[s]['tempo']):6.2f} "
+                f"{len(results[s]['onsets']) / piece.duration_s:6.2f}"
                 for s in systems if results[s] is not None))
             continue
         line = [f"{piece.name:22s}"]
@@ -180,8 +195,10 @@ def main() -> None:
                 cells.append(f"{np.mean(values):14.3f}" if values else f"{'':14s}")
             print(f"{cat:16s} {system:8s} " + " ".join(cells))
     if heard:
-        print("\nreal recordings (no labels): median tempo after 8 s (BPM) and onsets per second")
-        print(f"{'piece':22s} {'length':>8s} " + " ".join(f"{s + ' bpm':>8s} {'on/s':>6s}" for s in systems))
+        print("\nreal recordings (no labels): median tempo after 8 s (BPM), the share of that time within 4 % "
+              "of it (steady; nan offline) and onsets per second")
+        print(f"{'piece':22s} {'length':>8s} " + " ".join(f"{s + ' bpm':>8s} {'steady':>6s} {'on/s':>6s}"
+                                                          for s in systems))
         print("\n".join(heard))
     # On a shared machine other tenants only ever slow a run down: the fastest of a few runs is the
     # analyzer's own speed (as timeit reports it); the median shows the spread.
