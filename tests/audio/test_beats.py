@@ -59,3 +59,39 @@ def test_a_resting_tonal_reading_is_not_taken():
     # but a clearer onset beat keeps its own tempo unless the tonal one is twice as sure.
     tracker.tempo.confidence = OCTAVE_LISTEN + 0.05
     assert tracker._tempo() == (140.0, OCTAVE_LISTEN + 0.05, False)
+
+
+def onset_stream(bpm: float, seconds: float, pattern: list[float], hop_s: float) -> np.ndarray:
+    """Onset strength per hop: ``pattern`` gives the strength of each eighth note of a bar, repeated."""
+    x = np.random.default_rng(3).random(int(seconds / hop_s)) * 0.02
+    eighth = 30.0 / bpm
+    for k in range(int(seconds / eighth)):
+        x[int(round(k * eighth / hop_s))] += pattern[k % len(pattern)]
+    return x
+
+
+def track_tempo(strength: np.ndarray, hop_s: float) -> np.ndarray:
+    tracker = BeatTracker(hop_s)
+    n = len(strength)
+    out = tracker.process(strength, strength, np.ones(n, bool), np.arange(1, n + 1) * hop_s,
+                          np.full(n, np.nan), np.zeros(n))
+    return out.bpm[int(8.0 / hop_s):]
+
+
+@pytest.mark.parametrize("bpm", [84.0, 92.0])
+def test_rock_eighths_do_not_double_the_tempo(bpm):
+    # Kick, hat, snare, hat, hat, kick, snare, hat: the hats' eighth notes are not the beat.
+    hop_s = 256 / 22050
+    later = track_tempo(onset_stream(bpm, 30.0, [1.0, 0.3, 1.0, 0.3, 0.3, 0.9, 1.0, 0.3], hop_s), hop_s)
+    assert np.mean(np.abs(later - bpm) <= 0.02 * bpm) >= 0.9
+
+
+@pytest.mark.parametrize("bpm", [150.0, 170.0])
+def test_even_clicks_and_subdivided_fast_beats_keep_their_tempo(bpm):
+    hop_s = 256 / 22050
+    clicks = track_tempo(onset_stream(bpm / 2, 30.0, [1.0, 1.0], hop_s), hop_s)   # a click on every beat
+    # Fast drums: the hats subdivide each beat (sixteenths at half this tempo).
+    hats = onset_stream(bpm / 2, 30.0, [1.0, 0.3, 1.0, 0.3, 0.3, 0.9, 1.0, 0.3], hop_s)
+    hats += onset_stream(bpm, 30.0, [0.0, 0.25], hop_s)
+    for later in (clicks, track_tempo(hats, hop_s)):
+        assert np.mean(np.abs(later - bpm) <= 0.02 * bpm) >= 0.9
