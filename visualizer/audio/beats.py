@@ -15,7 +15,8 @@ Three small stages, each fed only what has been heard:
   Strings, pads and choir change notes without attacks, so their onsets hold little
   periodicity while their note changes do. Its tempo is taken where the onsets' confidence
   is below the level beats need, or under half its own, or (under 0.25) under its own at an
-  octave of it.
+  octave of it. A beat that nothing subdivides and whose beats alternate strong and weak is
+  the eighth-note layer of a slower beat (rock's hi-hats): the tracker halves it.
 - ``BeatTracker``: a phase-locked loop. The beat phase advances by one period per beat;
   every few hops it is pulled toward the phase at which a comb of past beat positions
   collects the most onset strength (or note change, where the tempo is the note changes').
