@@ -16,8 +16,9 @@ Prints per category and overall: onset F-measure (mir_eval, 50 ms window), beat 
 F-measure (same window; the others do not report bars), the share of steady pieces
 whose tempo is within 2 % of the truth after 8 s, false onsets and beats per 10 s on silence
 and white noise, what each system hears in real recordings (tempo, how steady it is,
-onset rate; no labels), and our analysis speed as a multiple of real time on one core (the fastest of three runs
-per piece, and the median: other tenants of a shared machine only ever slow a run down).
+onset rate; no labels), and our analysis speed as a multiple of real time on one core (the
+fastest of three runs per piece, and the median: other tenants of a shared machine only ever
+slow a run down).
 """
 
 from __future__ import annotations
@@ -77,10 +78,15 @@ def aubio_realtime(y: np.ndarray, sr: int) -> dict | None:
     return {"onsets": np.array(onsets), "beats": np.array(beats), "tempo": (np.array(t_bpm), np.array(bpm))}
 
 
+def later_bpm(tempo: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """The tempi reported after 8 s (the only value, for an offline estimate)."""
+    times, bpm = tempo
+    return bpm[times >= TEMPO_AFTER_S] if times.size > 1 else bpm
+
+
 def settled_bpm(tempo: tuple[np.ndarray, np.ndarray]) -> float:
     """The median reported tempo after 8 s (the only value, for an offline estimate)."""
-    times, bpm = tempo
-    later = bpm[times >= TEMPO_AFTER_S] if times.size > 1 else bpm
+    later = later_bpm(tempo)
     return float(np.median(later)) if later.size else 0.0
 
 
@@ -88,11 +94,8 @@ def steadiness(tempo: tuple[np.ndarray, np.ndarray]) -> float:
     """Share of the time after 8 s that the reported tempo is within 4 % of its median (NaN for an
     offline estimate, which has one value): a streaming tracker that flips between metrical levels
     or wanders reads low."""
-    times, bpm = tempo
-    if times.size <= 1:
-        return float("nan")
-    later = bpm[times >= TEMPO_AFTER_S]
-    if later.size == 0:
+    later = later_bpm(tempo)
+    if tempo[0].size <= 1 or later.size == 0:
         return float("nan")
     middle = float(np.median(later))
     return float(np.mean(np.abs(later - middle) <= 0.04 * middle))
@@ -100,9 +103,8 @@ def steadiness(tempo: tuple[np.ndarray, np.ndarray]) -> float:
 
 def tempo_ok(tempo: tuple[np.ndarray, np.ndarray], piece: Piece) -> bool:
     """Is the reported tempo within 2 % of the truth for (nearly) all of the time after 8 s?"""
-    times, bpm = tempo
     true = piece.tempo_map[0][1]
-    later = bpm[times >= TEMPO_AFTER_S] if times.size > 1 else bpm
+    later = later_bpm(tempo)
     if later.size == 0:
         return False
     good = np.abs(later - true) <= TEMPO_TOLERANCE * true

@@ -266,7 +266,7 @@ class TempoEstimator:
             self._wins += 1
         else:
             self._challenger, self._wins = bpm, 1
-        current = score[int(np.argmin(np.abs(self.bpm_grid - self.bpm)))]
+        current = self.score(self.bpm)
         ratio = bpm / self.bpm
         related = any(abs(ratio - r) <= 0.04 * r for r in _METRICAL_RATIOS)
         # (A tempo held without confidence is no metrical level worth keeping.)
@@ -359,14 +359,10 @@ class BeatTracker:
         if half >= _UNDIVIDED:
             self._undivided = 0
             return False
-        h = np.convolve(history, self._kernel, mode="same")
-        n = len(h)
-        k = np.arange(min(_PARITY_BEATS, int((n - 2) // period)))
-        if len(k) < 8:
+        grid = self._beat_grid(history, period, self._kernel, _PARITY_BEATS)   # [phase, beat]
+        if grid is None or grid.shape[1] < 8:
             return False
-        idx = np.clip(n - 1 - np.arange(int(math.ceil(period)))[:, None] - k[None, :] * period, 0, n - 1.001)
-        values = _interp(h, idx)                       # [phase, beat]
-        beats = values[int(np.argmax(values.sum(1)))]
+        beats = grid[int(np.argmax(grid.sum(1)))]
         even, odd = beats[0::2].mean(), beats[1::2].mean()
         contrast = abs(even - odd) / max(even + odd, 1e-9)
         self._undivided = self._undivided + 1 if contrast > _PARITY_CONTRAST else 0
@@ -375,23 +371,30 @@ class BeatTracker:
             return True
         return False
 
-    def _phase_score(self, history: np.ndarray, period: float, kernel: np.ndarray, *, step: float = 1.0,
-                     newest_ago: float = 0.0, latency: float = 0.0) -> np.ndarray | None:
-        """How much of ``history`` (smoothed) lies on a comb of beats for each candidate number of
-        hops since the last beat (0 .. ceil(period) - 1), or None while it is too short.
+    def _beat_grid(self, history: np.ndarray, period: float, kernel: np.ndarray, beats: int, *, step: float = 1.0,
+                   newest_ago: float = 0.0, latency: float = 0.0) -> np.ndarray | None:
+        """``history`` (smoothed with ``kernel``) read at the last ``beats`` beat positions (at most as many
+        as it holds) for each candidate number of hops since the last beat (0 .. ceil(period) - 1):
+        [phase, beat], or None while it holds fewer than two beats.
 
-        ``history`` holds one value every ``step`` hops, the newest ``newest_ago`` hops ago, and is
-        smoothed with ``kernel``; a sound shows in it ``latency`` hops late. ``period`` is in hops."""
+        ``history`` holds one value every ``step`` hops, the newest ``newest_ago`` hops ago; a sound
+        shows in it ``latency`` hops late. ``period`` is in hops."""
         n = len(history)
         if n * step < 2 * period + 2:
             return None
         history = np.convolve(history, kernel, mode="same")
-        k = np.arange(min(6, int((n * step - 2) // period)))
-        weights = 0.8 ** k
+        k = np.arange(min(beats, int((n * step - 2) // period)))
         offsets = np.arange(int(math.ceil(period)))                      # hops since the beat
         ago = offsets[:, None] + k[None, :] * period - latency - newest_ago   # [phi, k], hops before the newest value
         idx = np.clip(n - 1 - ago / step, 0, n - 1.001)
-        return _interp(history, idx) @ weights
+        return _interp(history, idx)
+
+    def _phase_score(self, history: np.ndarray, period: float, kernel: np.ndarray, *, step: float = 1.0,
+                     newest_ago: float = 0.0, latency: float = 0.0) -> np.ndarray | None:
+        """How much of ``history`` lies on a comb of the last six beats (recent ones weigh more) for each
+        candidate number of hops since the last beat, or None while it is too short (see ``_beat_grid``)."""
+        grid = self._beat_grid(history, period, kernel, 6, step=step, newest_ago=newest_ago, latency=latency)
+        return None if grid is None else grid @ 0.8 ** np.arange(grid.shape[1])
 
     def _measure_phase(self, period: float, i: int, tonal_seen: int, newest_tonal_ago: float,
                        from_tonal: bool) -> float | None:
@@ -443,8 +446,9 @@ class BeatTracker:
             if has_tonal_list[i]:
                 self._tonal_count = count
             if count % self._update_every == 0 and self._history.filled(i + 1) * self.hop_s >= WARMUP_S:
-                self.tempo.update(self._history.upto(i + 1))
-                if self._undivided_alternation(self._history.upto(i + 1)):
+                recent = self._history.upto(i + 1)
+                self.tempo.update(recent)
+                if self._undivided_alternation(recent):
                     self.tempo.halve()   # (unless the comb would switch straight back)
                 # The tonal estimator is only consulted while the onsets' periodicity is weak; it rests
                 # (and costs nothing) while they hold a clear beat.
