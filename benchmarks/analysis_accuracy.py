@@ -1,6 +1,6 @@
 """Onset and beat accuracy of our streaming analyzer beside librosa (offline) and aubio (real time).
 
-    python benchmarks/analysis_accuracy.py [--variant tuning|validation] [--set DIR] [--files NAME ...]
+    python benchmarks/analysis_accuracy.py [--variant tuning|validation|test|styles|styles-test] [--set DIR] [--files NAME ...]
 
 Builds the evaluation set first when it is missing (benchmarks/analysis_set.py: FluidSynth
 renders of MIDI scores with exact ground truth). Then, on every piece, in one run:
@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis_set import Piece, build, default_dir
+from analysis_set import Piece, build, default_dir, variant_names
 from machine_info import host_and_cpu
 
 HOP_AUBIO = 512
@@ -136,7 +136,7 @@ def score(piece: Piece, result: dict) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--variant", choices=("tuning", "validation", "test"), default="tuning",
+    parser.add_argument("--variant", choices=variant_names(), default="tuning",
                         help="which evaluation set (benchmarks/analysis_set.py)")
     parser.add_argument("--set", type=Path, help="evaluation set folder (default: the variant's cache folder)")
     parser.add_argument("--files", nargs="*", help="only these pieces (by name)")

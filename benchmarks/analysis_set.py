@@ -1,6 +1,6 @@
 """Builds the onset/beat evaluation set: scores rendered to audio with exact ground truth.
 
-    python benchmarks/analysis_set.py [--variant tuning|validation|test] [--out DIR]
+    python benchmarks/analysis_set.py [--variant tuning|validation|test|styles|styles-test] [--out DIR]
 
 Nothing is downloaded and no audio is committed. Every piece is written here as a General
 MIDI file (with its tempo map and time signature), rendered by FluidSynth with the
@@ -20,7 +20,9 @@ tempo map. Sources:
   ``apt-get download`` (tuning variant only).
 
 Two variants: "tuning", the set the analyzer's constants were chosen on, and "validation",
-other chorales, tempi and random velocities, which says whether those choices generalise.
+other chorales, tempi and random velocities, which says whether those choices generalise;
+"test", held out from both. "styles" and "styles-test" (benchmarks/analysis_styles.py) hold
+grooves and instruments the first three lack: electronic dance music, swing, reggae, bossa.
 
 Each piece is listed in ``index.json`` beside the WAVs: name, category, file, onsets (s),
 beats (s), downbeats (s), the tempo map [(time s, bpm)], and whether the tempo is steady.
@@ -244,8 +246,12 @@ def scores(variant: str = "tuning") -> list[Score]:
     """The pieces of one variant of the set: "tuning" (the analyzer's constants were chosen on it),
     "validation" (other chorales, tempi and voicings, to check that the choice generalises) or
     "test" (held out from both, to settle a choice the first two disagree on)."""
+    import analysis_styles
+
+    if variant in analysis_styles.STYLES:
+        return analysis_styles.scores(variant)
     if variant not in VARIANTS:
-        raise ValueError(f"unknown variant {variant!r}: {', '.join(VARIANTS)}")
+        raise ValueError(f"unknown variant {variant!r}: {', '.join(variant_names())}")
     seed, c, t = VARIANTS[variant]
     rng = np.random.default_rng(seed)
     band_kinds = ("rock", "funk", "dnb", "rock")
@@ -385,6 +391,12 @@ def recordings(out: Path) -> list[Piece]:
     return pieces
 
 
+def variant_names() -> tuple[str, ...]:
+    import analysis_styles
+
+    return (*VARIANTS, *analysis_styles.STYLES)
+
+
 def build(out: Path, variant: str = "tuning") -> list[Piece]:
     """Writes the whole set under ``out`` (skips it when ``index.json`` is already there)."""
     index = out / "index.json"
@@ -422,7 +434,7 @@ def default_dir(variant: str = "tuning") -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--variant", choices=tuple(VARIANTS), default="tuning")
+    parser.add_argument("--variant", choices=variant_names(), default="tuning")
     parser.add_argument("--out", type=Path, help="folder (default ~/.cache/visualizer/analysis-set-VARIANT-vN)")
     args = parser.parse_args()
     args.out = args.out or default_dir(args.variant)
