@@ -95,3 +95,22 @@ def test_even_clicks_and_subdivided_fast_beats_keep_their_tempo(bpm):
     hats += onset_stream(bpm, 30.0, [0.0, 0.25], hop_s)
     for later in (clicks, track_tempo(hats, hop_s)):
         assert np.mean(np.abs(later - bpm) <= 0.02 * bpm) >= 0.9
+
+
+@pytest.mark.parametrize("strength, low", [
+    ([0.86, 1.09], [0.28, 0.04]),   # disco: the open hat on the "and" is the strongest onset, the kick is low
+    ([1.05, 0.76], [0.13, 0.24]),   # house: the bass plays on the "and", the full band decides
+])
+def test_the_beat_sits_on_the_kick_not_on_the_off_beat_hat(strength, low):
+    # Onset strength and its low-frequency part on the beat and on the "and", as measured (averaged
+    # over the piece) on the FluidSynth renders of the "styles" evaluation set.
+    bpm, hop_s = 120.0, 256 / 22050
+    full, kick = onset_stream(bpm, 30.0, strength, hop_s), onset_stream(bpm, 30.0, low, hop_s)
+    n = len(full)
+    out = BeatTracker(hop_s).process(full, kick, np.ones(n, bool), np.arange(1, n + 1) * hop_s,
+                                     np.full(n, np.nan), np.zeros(n))
+    beats = out.beat_time_s[~np.isnan(out.beat_time_s)]
+    beats = beats[beats > 8.0]
+    beat = 60.0 / bpm
+    off = np.abs((beats + beat / 2) % beat - beat / 2)   # seconds from the nearest beat of the grid
+    assert len(beats) >= 40 and np.mean(off <= 0.07) >= 0.9, off
