@@ -223,7 +223,7 @@ class Analyzer:
         audible = loud > 0.0
         # Only a strong onset is taken on such a row: the faint echoes after a hit jump out of silence too.
         min_strength = np.where(audible, 0.0, np.where(jump, _JUMP_MIN_STRENGTH, np.inf))
-        flux_n, onset, is_new = self._picker.pick(flux, thresholds, times, min_strength)
+        flux_n, onset, is_new = self._picker.pick(flux, thresholds, times, min_strength, rise)
         tonal = self._tonal.push(frames[:, -self.hop_length:].reshape(-1))
         onset_time = self._onset_times(frames, times, is_new, onset, tonal)
         # How far the level is below its running peak: a legato pad or organ swells into each new
