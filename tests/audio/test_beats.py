@@ -86,6 +86,15 @@ def test_rock_eighths_do_not_double_the_tempo(bpm):
     assert np.mean(np.abs(later - bpm) <= 0.02 * bpm) >= 0.9
 
 
+@pytest.mark.parametrize("bpm", [70.0, 76.0])
+def test_a_half_time_groove_keeps_its_tempo(bpm):
+    # A ride on every beat, kick on 1 and the "and" of 4, snare on 3: at twice the tempo, every other beat
+    # is empty but for that one kick.
+    hop_s = 256 / 22050
+    later = track_tempo(onset_stream(bpm, 30.0, [1.0, 0.0, 0.4, 0.0, 0.9, 0.0, 0.4, 0.6], hop_s), hop_s)
+    assert np.mean(np.abs(later - bpm) <= 0.02 * bpm) >= 0.9
+
+
 @pytest.mark.parametrize("bpm", [150.0, 170.0])
 def test_even_clicks_and_subdivided_fast_beats_keep_their_tempo(bpm):
     hop_s = 256 / 22050

@@ -16,10 +16,12 @@ Three small stages, each fed only what has been heard:
   periodicity while their note changes do. Its tempo is taken where the onsets' confidence
   is below the level beats need, or under half its own, or (under 0.25) under its own at an
   octave of it. A beat that nothing subdivides and whose beats alternate strong and weak is
-  the eighth-note layer of a slower beat (rock's hi-hats): the tracker halves it.
+  the eighth-note layer of a slower beat (rock's hi-hats, or a half-time groove's ride): the
+  tracker halves it.
 - ``BeatTracker``: a phase-locked loop. The beat phase advances by one period per beat;
   every few hops it is pulled toward the phase at which a comb of past beat positions
-  collects the most onset strength (or note change, where the tempo is the note changes').
+  collects the most onset strength, and of its low-frequency part (or note change, where the
+  tempo is the note changes').
   A beat event fires when the phase wraps, so beats are predicted (on time) rather than
   detected (late).
 - Bars: the low-frequency onset strength at each beat is accumulated per position in
@@ -106,6 +108,15 @@ _UNDIVIDED = -0.08
 _PARITY_CONTRAST = 0.12
 _PARITY_BEATS = 16
 _UNDIVIDED_UPDATES = 6
+# A half-time groove (a ride on every beat at 70 BPM, a snare on 3) read at 140: nothing but a kick now
+# and then on the off-beats, so its half-period autocorrelation is only weakly negative (-0.065), but
+# its beats alternate by 0.65-0.68 throughout. A beat with a half-period autocorrelation below
+# _WEAKLY_UNDIVIDED alternating by more than _STRONG_PARITY_CONTRAST for _ALTERNATING_UPDATES updates in
+# a row (4.4 s) is halved too. (A harpsichord at 132 BPM, right, alternates so for at most 7 updates in
+# its half-note stretches; slow rock read double alternates by 0.16-0.42. Sets of version 4 and styles.)
+_WEAKLY_UNDIVIDED = -0.04
+_STRONG_PARITY_CONTRAST = 0.55
+_ALTERNATING_UPDATES = 12
 _STEP_KERNEL = np.array([0.25, 0.5, 0.25])   # light smoothing of the note-change signals for the phase
 # The onsets' phase also hears the low-frequency accents (kick drums, bass notes): in disco and house
 # the open hi-hat on every off-beat is the loudest onset, and the full-band comb alone locks onto it.
@@ -343,6 +354,7 @@ class BeatTracker:
         self._quiet_hops = 0
         self._tonal_count = 0             # the hop of the newest tonal value
         self._undivided = 0               # updates in a row with an undivided, alternating beat
+        self._alternating = 0             # and with a weakly undivided, strongly alternating one
         self._grid_index: dict[tuple, tuple] = {}   # _beat_grid's read positions, by their parameters
 
     def _tempo(self) -> tuple[float, float, bool]:
@@ -364,16 +376,17 @@ class BeatTracker:
         return bpm, confidence, False
 
     def _undivided_alternation(self, history: np.ndarray) -> bool:
-        """Whether the onsets' tempo has held, for a few updates, a beat that nothing subdivides and whose
-        beats alternate strong and weak: the hits of a slower beat with a weak layer between them."""
+        """Whether the onsets' tempo has held a beat that nothing subdivides and whose beats alternate
+        strong and weak (the hits of a slower beat with a weak layer between them): for a few updates,
+        or, where the beat is less clearly undivided, alternating more strongly for longer."""
         e = self.tempo
         if e.bpm <= 0 or e.bpm / 2 < MIN_BPM or e.acf_avg is None or e.confidence < CONFIDENCE_MIN:
-            self._undivided = 0
+            self._undivided = self._alternating = 0
             return False
         period = 60.0 / (e.bpm * self.hop_s)
         half = float(_interp(e.acf_avg, np.array([period / 2]))[0])
-        if half >= _UNDIVIDED:
-            self._undivided = 0
+        if half >= _WEAKLY_UNDIVIDED:
+            self._undivided = self._alternating = 0
             return False
         grid = self._beat_grid(history, period, self._kernel, _PARITY_BEATS)   # [phase, beat]
         if grid is None or grid.shape[1] < 8:
@@ -381,9 +394,10 @@ class BeatTracker:
         beats = grid[int(np.argmax(grid.sum(1)))]
         even, odd = beats[0::2].mean(), beats[1::2].mean()
         contrast = abs(even - odd) / max(even + odd, 1e-9)
-        self._undivided = self._undivided + 1 if contrast > _PARITY_CONTRAST else 0
-        if self._undivided >= _UNDIVIDED_UPDATES:
-            self._undivided = 0
+        self._undivided = self._undivided + 1 if contrast > _PARITY_CONTRAST and half < _UNDIVIDED else 0
+        self._alternating = self._alternating + 1 if contrast > _STRONG_PARITY_CONTRAST else 0
+        if self._undivided >= _UNDIVIDED_UPDATES or self._alternating >= _ALTERNATING_UPDATES:
+            self._undivided = self._alternating = 0
             return True
         return False
 
