@@ -392,6 +392,8 @@ def recordings(out: Path) -> list[Piece]:
 
 
 def variant_names() -> tuple[str, ...]:
+    """Every variant: this module's and ``analysis_styles``'s (imported here, as in ``scores``: it
+    imports this module)."""
     import analysis_styles
 
     return (*VARIANTS, *analysis_styles.STYLES)

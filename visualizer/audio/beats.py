@@ -128,6 +128,17 @@ _LOW_PHASE_BEATS = 12
 _RECENCY = 0.8 ** np.arange(6)   # weights of the last six beats in the phase comb, newest first
 
 
+def _at_ratio(ratio: float, ratios: tuple[float, ...]) -> bool:
+    """Whether a ratio of two tempi is one of ``ratios``, within 4 %."""
+    return any(abs(ratio - r) <= 0.04 * r for r in ratios)
+
+
+def _recency_comb(grid: np.ndarray) -> np.ndarray:
+    """A beat grid [..., phase, beat] summed over its last six beats, recent ones weighing more."""
+    beats = min(len(_RECENCY), grid.shape[-1])
+    return grid[..., :beats] @ _RECENCY[:beats]
+
+
 def _interp(values: np.ndarray, positions: np.ndarray) -> np.ndarray:
     """Linear interpolation of ``values`` at fractional indices (0 beyond the end)."""
     i = np.floor(positions).astype(np.int64)
@@ -295,7 +306,7 @@ class TempoEstimator:
             self._challenger, self._wins = bpm, 1
         current = self.score(self.bpm)
         ratio = bpm / self.bpm
-        related = any(abs(ratio - r) <= 0.04 * r for r in _METRICAL_RATIOS)
+        related = _at_ratio(ratio, _METRICAL_RATIOS)
         # (A tempo held without confidence is no metrical level worth keeping.)
         guarded = related and self.confidence >= CONFIDENCE_MIN
         needed, margin = (OCTAVE_SWITCH_UPDATES, OCTAVE_MARGIN) if guarded else (SWITCH_UPDATES, 1.0)
@@ -335,8 +346,8 @@ class BeatTracker:
         self.tempo = TempoEstimator(hop_s)
         # A second estimator hears the note changes alone; it speaks when the onsets hold no beat.
         self.tonal_tempo = TempoEstimator(tonal_step_s, TONAL_PREFERRED_BPM) if tonal_step_s > 0 else None
-        self._tonal = History(int(round(HISTORY_S / tonal_step_s)) if tonal_step_s > 0 else 1)
-        self._dips = History(int(round(HISTORY_S / tonal_step_s)) if tonal_step_s > 0 else 1)
+        # The note changes: tonal change and the level's dips, one value each per tonal step.
+        self._notes = History(int(round(HISTORY_S / tonal_step_s)) if tonal_step_s > 0 else 1, rows=2)
         self._tonal_step_s = tonal_step_s
         n = int(round(HISTORY_S / hop_s))
         self._onsets = History(n, rows=2)   # onset strength and its low-frequency part
@@ -369,7 +380,7 @@ class BeatTracker:
         # (Where the two are an octave apart and the onsets' beat is weak, the onsets hear the passing
         # notes between the harmony's changes: the tonal reading is taken once it is the surer one.
         # A clearer onset beat decides for itself: drums over a slower harmony stay at their tempo.)
-        octave = bpm > 0 and any(abs(tonal.bpm / bpm - r) <= 0.04 * r for r in (2.0, 0.5))
+        octave = bpm > 0 and _at_ratio(tonal.bpm / bpm, (2.0, 0.5))
         if ((confidence < CONFIDENCE_MIN and tonal.confidence > confidence) or tonal.confidence > 2.0 * confidence
                 or (octave and confidence < OCTAVE_LISTEN and tonal.confidence > confidence)):
             return tonal.bpm, tonal.confidence, True
@@ -439,7 +450,7 @@ class BeatTracker:
         """How much of ``history`` lies on a comb of the last six beats (recent ones weigh more) for each
         candidate number of hops since the last beat, or None while it is too short (see ``_beat_grid``)."""
         grid = self._beat_grid(history, period, kernel, 6, step=step, newest_ago=newest_ago, latency=latency)
-        return None if grid is None else grid @ _RECENCY[:grid.shape[1]]
+        return None if grid is None else _recency_comb(grid)
 
     def _measure_phase(self, period: float, i: int, tonal_seen: int, newest_tonal_ago: float,
                        from_tonal: bool) -> float | None:
@@ -447,21 +458,21 @@ class BeatTracker:
         tempo comes from the tonal estimator, the recent note changes), as of hop ``i`` of the block."""
         if from_tonal:
             # The tonal change and the level's dips mark the note changes, each with its own delay;
-            # their scores count equally.
+            # their standardised scores count equally (as below, only the spreads matter).
             step = self._tonal_step_s / self.hop_s
             score = 0.0
-            for history, latency_s in ((self._tonal, TONAL_LATENCY_S), (self._dips, DIP_LATENCY_S)):
-                part = self._phase_score(history.upto(tonal_seen), period, _STEP_KERNEL, step=step,
+            for history, latency_s in zip(self._notes.upto(tonal_seen), (TONAL_LATENCY_S, DIP_LATENCY_S)):
+                part = self._phase_score(history, period, _STEP_KERNEL, step=step,
                                          newest_ago=newest_tonal_ago, latency=latency_s / self.hop_s)
                 if part is None:
                     return None
-                score = score + (part - part.mean()) / (part.std() + 1e-12)
+                score = score + part / (_spread(part) + 1e-12)
         else:
             grid = self._beat_grid(self._onsets.upto(i + 1), period, self._kernel, max(6, _LOW_PHASE_BEATS),
                                    latency=self._latency_hops)   # [strength, low; phase, beat]
             if grid is None:
                 return None
-            score = grid[0, :, :6] @ _RECENCY[:min(6, grid.shape[2])]   # as _phase_score
+            score = _recency_comb(grid[0])   # as _phase_score
             low = grid[1].sum(1)
             # (Each standardised; their means shift every offset alike, so only the spreads are taken.)
             score = score / (_spread(score) + 1e-12) + _LOW_PHASE_WEIGHT * low / (_spread(low) + 1e-12)
@@ -480,8 +491,7 @@ class BeatTracker:
         self._onsets.extend(np.stack([strength, low]))
         tonal = np.asarray(tonal, np.float64)
         has_tonal = ~np.isnan(tonal)
-        self._tonal.extend(tonal[has_tonal])
-        self._dips.extend(np.asarray(dip_db, np.float64)[has_tonal])
+        self._notes.extend(np.stack([tonal[has_tonal], np.asarray(dip_db, np.float64)[has_tonal]]))
         tonal_seen = np.cumsum(has_tonal).tolist()   # tonal values in by each hop
         beat, beat_time, phase, bar = [0.0] * hops, [math.nan] * hops, [0.0] * hops, [0.0] * hops
         bar_index, bpm_out, confidence_out = [-1] * hops, [0.0] * hops, [0.0] * hops
@@ -502,9 +512,8 @@ class BeatTracker:
                 # The tonal estimator is only consulted while the onsets' periodicity is weak; it rests
                 # (and costs nothing) while they hold a clear beat.
                 if (self.tonal_tempo is not None and self.tempo.confidence < TONAL_LISTEN
-                        and self._tonal.filled(tonal_seen[i]) * self._tonal_step_s >= WARMUP_S):
-                    notes = np.stack([self._tonal.upto(tonal_seen[i]), self._dips.upto(tonal_seen[i])], 1)
-                    self.tonal_tempo.update(notes, (1.0, DIP_WEIGHT))
+                        and self._notes.filled(tonal_seen[i]) * self._tonal_step_s >= WARMUP_S):
+                    self.tonal_tempo.update(self._notes.upto(tonal_seen[i]).T, (1.0, DIP_WEIGHT))
                 bpm, confidence, from_tonal = self._tempo()
                 period = 60.0 / (bpm * self.hop_s) if bpm > 0 else 0.0
             self._since_beat += 1
