@@ -70,12 +70,15 @@ def onset_stream(bpm: float, seconds: float, pattern: list[float], hop_s: float)
     return x
 
 
-def track_tempo(strength: np.ndarray, hop_s: float) -> np.ndarray:
-    tracker = BeatTracker(hop_s)
+def track(strength: np.ndarray, low: np.ndarray, hop_s: float):
+    """A fresh tracker's output over an onset stream (and its low part), all sound, no note changes."""
     n = len(strength)
-    out = tracker.process(strength, strength, np.ones(n, bool), np.arange(1, n + 1) * hop_s,
-                          np.full(n, np.nan), np.zeros(n))
-    return out.bpm[int(8.0 / hop_s):]
+    return BeatTracker(hop_s).process(strength, low, np.ones(n, bool), np.arange(1, n + 1) * hop_s,
+                                      np.full(n, np.nan), np.zeros(n))
+
+
+def track_tempo(strength: np.ndarray, hop_s: float) -> np.ndarray:
+    return track(strength, strength, hop_s).bpm[int(8.0 / hop_s):]
 
 
 @pytest.mark.parametrize("bpm", [84.0, 92.0])
@@ -115,9 +118,7 @@ def test_the_beat_sits_on_the_kick_not_on_the_off_beat_hat(strength, low):
     # over the piece) on the FluidSynth renders of the "styles" evaluation set.
     bpm, hop_s = 120.0, 256 / 22050
     full, kick = onset_stream(bpm, 30.0, strength, hop_s), onset_stream(bpm, 30.0, low, hop_s)
-    n = len(full)
-    out = BeatTracker(hop_s).process(full, kick, np.ones(n, bool), np.arange(1, n + 1) * hop_s,
-                                     np.full(n, np.nan), np.zeros(n))
+    out = track(full, kick, hop_s)
     beats = out.beat_time_s[~np.isnan(out.beat_time_s)]
     beats = beats[beats > 8.0]
     beat = 60.0 / bpm
