@@ -145,3 +145,80 @@ def test_analyze_prints_what_it_heard_and_writes_json(tmp_path):
 def test_analyze_errors(tmp_path, wav):
     assert_one_line_error(run("analyze", tmp_path / "nope.wav"), "not found")
     assert_one_line_error(run("analyze", wav, "--json", tmp_path / "no" / "such" / "dir.json"), "does not exist")
+
+
+def picture_folder(folder, count=8, size=48):
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for i in range(count):
+        Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    return folder
+
+
+def train_args(tmp_path, *extra):
+    return ["train", "--resolution", "32", "--batch-size", "4", "--cache", tmp_path / "cache",
+            "--state", tmp_path / "run.pt", "--out", tmp_path / "model.safetensors", *extra]
+
+
+def test_train_refuses_bad_data_and_bad_resume_files_in_one_line(tmp_path, tiny_checkpoint):
+    (tmp_path / "empty").mkdir()
+    assert_one_line_error(run(*train_args(tmp_path, "--data", tmp_path / "empty")), "no pictures")
+    assert_one_line_error(run(*train_args(tmp_path, "--data", tmp_path / "nowhere")), "no such folder")
+    assert_one_line_error(run(*train_args(tmp_path, "--resume", tmp_path / "gone.pt")), "not found")
+    assert_one_line_error(run(*train_args(tmp_path, "--resume", tiny_checkpoint)), "is a model")
+    (tmp_path / "bad.pt").write_bytes(os.urandom(3000))
+    assert_one_line_error(run(*train_args(tmp_path, "--resume", tmp_path / "bad.pt")), "corrupt")
+    assert_one_line_error(run(*train_args(tmp_path, "--resolution", "100")), "--resolution")
+    assert not (tmp_path / "model.safetensors").exists() and not (tmp_path / "run.pt").exists()
+
+
+@pytest.mark.slow
+def test_an_interrupted_training_run_saves_first_and_resumes(tmp_path):
+    import signal
+    import time
+
+    from visualizer.models import load_generator
+    from visualizer.train.gan import GANTrainConfig, load_state
+
+    pics = picture_folder(tmp_path / "pics")
+    proc = subprocess.Popen([sys.executable, "-m", "visualizer",
+                             *map(str, train_args(tmp_path, "--data", pics, "--minutes", "10"))],
+                            stderr=subprocess.PIPE, text=True)
+    for line in proc.stderr:  # wait until the loop runs, then stop it as Ctrl-C would
+        if "Ctrl-C saves" in line:
+            break
+    time.sleep(2)
+    proc.send_signal(signal.SIGINT)
+    rest = proc.stderr.read()
+    assert proc.wait(timeout=120) == 0, rest
+    assert "stopping: saving the state first" in rest and "Traceback" not in rest
+    steps = load_state(tmp_path / "run.pt", GANTrainConfig()).step
+    assert steps >= 1
+    assert load_generator(tmp_path / "model.safetensors", device="cpu").resolution == 32
+    # Starting afresh over the saved state would lose it: refused, with the way on.
+    assert_one_line_error(run(*train_args(tmp_path, "--data", pics)), "--resume")
+    resumed = run(*train_args(tmp_path, "--resume", tmp_path / "run.pt", "--steps", steps + 2))
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resuming {tmp_path / 'run.pt'}: step {steps}" in resumed.stderr
+    assert load_state(tmp_path / "run.pt", GANTrainConfig()).step == steps + 2
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs needs root (CI runs as root)")
+def test_a_full_disk_leaves_no_half_written_model_and_keeps_the_state(tmp_path):
+    small = tmp_path / "small"
+    small.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(small)], check=True)
+    try:
+        pics = picture_folder(tmp_path / "pics")
+        args = train_args(tmp_path, "--data", pics, "--steps", "1")
+        args[args.index("--out") + 1] = small / "model.safetensors"
+        proc = run(*args)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+        last = proc.stderr.strip().splitlines()[-1]  # after the run's progress lines
+        assert last.startswith("visualizer: error: cannot write") and "model.safetensors" in last, last
+        assert list(small.iterdir()) == []  # neither the model nor a temporary file
+        assert (tmp_path / "run.pt").exists()  # the run itself is not lost
+    finally:
+        subprocess.run(["umount", str(small)], check=True)

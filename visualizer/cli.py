@@ -2,7 +2,7 @@
 
     visualizer --input song.mp3 --output song.mp4 [--settings my.toml] [--size 512] [--fps 30] [--seed 7]
     visualizer demo [--output demo.mp4]
-    visualizer train [--out checkpoints/visvae.safetensors] [--minutes 45]
+    visualizer train [--family fastgan] [--data flames|cosmos|FOLDER] [--minutes 60] [--resume STATE]
     visualizer sheet video.mp4 [--out sheet.png]
     visualizer analyze song.wav [--json analysis.json]
     visualizer convert network-snapshot.pkl model.safetensors
@@ -148,34 +148,78 @@ def cmd_demo(argv: list[str]) -> int:
     return 0
 
 
+def _train_parser() -> argparse.ArgumentParser:
+    from visualizer.train.gan import GANTrainConfig
+    from visualizer.train.themes import THEMES
+
+    defaults = GANTrainConfig()
+    p = argparse.ArgumentParser(
+        prog="visualizer train",
+        description="Train a generator on a picture theme rebuilt from Debian packages (cosmos: Stellarium's "
+                    "deep-sky photographs; flames: fractal flames rendered by flam3; wallpapers) or on a folder "
+                    "of your own pictures. A run can stop at any moment (Ctrl-C saves first) and go on with "
+                    "--resume. Model cards and the commands that made the bundled models: checkpoints/README.md.")
+    p.add_argument("--family", default="fastgan", choices=["fastgan", "visvae"],
+                   help="fastgan (default: a GAN, sharp pictures) or visvae (the autoencoder, wallpapers only)")
+    p.add_argument("--data", help=f"a theme ({', '.join(THEMES)}) or a folder of pictures (default: flames, or "
+                                  "the data of the --resume state)")
+    p.add_argument("--out", help="model to write (.safetensors; default FAMILY-DATA-256.safetensors here); "
+                                 "a GAN run rewrites it at every checkpoint with its EMA generator")
+    p.add_argument("--cache", default=str(Path.home() / ".cache" / "visualizer" / "themes"),
+                   help="where downloaded packages and rendered pictures are kept")
+    p.add_argument("--resolution", type=int, default=256, help="fastgan: picture size, a power of two 32-1024 "
+                                                                 "(a resumed run keeps its own)")
+    p.add_argument("--minutes", type=float, default=defaults.minutes, help="training time budget of this run")
+    p.add_argument("--steps", type=int, default=0, help="stop after this many steps in all (0: the time budget)")
+    p.add_argument("--resume", help="a training state to continue (fastgan; written by an earlier run)")
+    p.add_argument("--state", help="where this run keeps its training state (default: beside the cache, or the "
+                                   "--resume file)")
+    p.add_argument("--checkpoint-minutes", type=float, default=defaults.checkpoint_minutes,
+                   help="how often the state and the model are written")
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--learning-rate", type=float, default=None)
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: all cores)")
+    p.add_argument("--seed", type=int, default=0)
+    visvae = p.add_argument_group("visvae only")
+    visvae.add_argument("--kl-weight", type=float, default=None)
+    visvae.add_argument("--fft-weight", type=float, default=None)
+    visvae.add_argument("--train-crops", type=int, default=None)
+    return p
+
+
 def cmd_train(argv: list[str]) -> int:
-    from visualizer.models.io import DEFAULT_CHECKPOINT
-    from visualizer.train.trainer import TrainConfig
+    args = _train_parser().parse_args(argv)
+    log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
+    if args.family == "visvae":
+        from visualizer.models.visvae import VisVAEConfig
+        from visualizer.train.trainer import TrainConfig, train_visvae
 
-    defaults = TrainConfig()
-    p = argparse.ArgumentParser(prog="visualizer train",
-                                description="Train the default VisVAE on Debian's wallpaper packages.")
-    p.add_argument("--out", default=str(DEFAULT_CHECKPOINT), help="checkpoint to write (.safetensors)")
-    p.add_argument("--cache", default=str(Path.home() / ".cache" / "visualizer" / "wallpapers"),
-                   help="where the downloaded packages and images are kept")
-    p.add_argument("--minutes", type=float, default=defaults.minutes, help="training time budget")
-    p.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    p.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
-    p.add_argument("--kl-weight", type=float, default=defaults.kl_weight)
-    p.add_argument("--fft-weight", type=float, default=defaults.fft_weight)
-    p.add_argument("--train-crops", type=int, default=defaults.train_crops)
-    p.add_argument("--seed", type=int, default=defaults.seed)
-    p.add_argument("--resume", default=None, help="continue from this checkpoint's weights")
-    args = p.parse_args(argv)
-    from visualizer.models.visvae import VisVAEConfig
-    from visualizer.train.trainer import train_visvae
+        if (args.data or "wallpapers") != "wallpapers":
+            raise UserError("--family visvae trains on --data wallpapers only; use --family fastgan for other data")
+        given = {"minutes": args.minutes, "batch_size": args.batch_size, "train_crops": args.train_crops,
+                 "seed": args.seed, "learning_rate": args.learning_rate, "kl_weight": args.kl_weight,
+                 "fft_weight": args.fft_weight, "threads": args.threads}
+        cfg = TrainConfig(**{k: v for k, v in given.items() if v is not None})
+        out = Path(args.out or "visvae-wallpapers-256.safetensors")
+        train_visvae(out, Path(args.cache) / "packages" / "wallpapers", cfg, VisVAEConfig(), log=log,
+                     resume=Path(args.resume) if args.resume else None)
+        return 0
+    from visualizer.models.fastgan import FastGANConfig
+    from visualizer.train.gan import GANTrainConfig
+    from visualizer.train.session import train_fastgan
 
-    cfg = TrainConfig(minutes=args.minutes, batch_size=args.batch_size, train_crops=args.train_crops,
-                      seed=args.seed, learning_rate=args.learning_rate, kl_weight=args.kl_weight,
-                      fft_weight=args.fft_weight)
-    train_visvae(Path(args.out), Path(args.cache), cfg, VisVAEConfig(),
-                 log=lambda msg: print(msg, file=sys.stderr, flush=True),
-                 resume=Path(args.resume) if args.resume else None)
+    try:
+        model_cfg = FastGANConfig.for_resolution(args.resolution)
+    except ValueError as exc:
+        raise UserError(f"--resolution: {exc}") from None
+
+    given = {"minutes": args.minutes, "steps": args.steps, "batch_size": args.batch_size,
+             "learning_rate": args.learning_rate, "checkpoint_minutes": args.checkpoint_minutes,
+             "seed": args.seed, "threads": args.threads}
+    cfg = GANTrainConfig(**{k: v for k, v in given.items() if v is not None})
+    train_fastgan(args.data, cfg, out=Path(args.out) if args.out else None, cache=Path(args.cache),
+                  state=Path(args.state) if args.state else None, resume=Path(args.resume) if args.resume else None,
+                  log=log, model_cfg=model_cfg)
     return 0
 
 

@@ -15,10 +15,45 @@ from visualizer.errors import first_line
 from visualizer.models.base import CheckpointError, Generator
 
 VISVAE_FORMAT = "visualizer-visvae"
+FASTGAN_FORMAT = "visualizer-fastgan"
 STYLEGAN2_FORMAT = "visualizer-stylegan2"
 STYLEGAN3_FORMAT = "visualizer-stylegan3"
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_CHECKPOINT = PACKAGE_ROOT / "checkpoints" / "visvae-wallpapers-256.safetensors"
+CHECKPOINT_DIR = PACKAGE_ROOT / "checkpoints"
+# The bundled models by the names --model takes; the first is the default.
+BUNDLED = {
+    "visvae": "visvae-wallpapers-256.safetensors",
+}
+DEFAULT_MODEL = next(iter(BUNDLED))
+DEFAULT_CHECKPOINT = CHECKPOINT_DIR / BUNDLED[DEFAULT_MODEL]
+
+
+def bundled_path(name: str) -> Path | None:
+    """The file of the bundled model called ``name`` (e.g. "cosmos"), or None for another name."""
+    return CHECKPOINT_DIR / BUNDLED[name] if name in BUNDLED else None
+
+
+def write_safetensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
+    """Write a safetensors file atomically: to a temporary file beside it, synced, then renamed over
+    ``path``, so an interruption or a full disk never leaves a half-written checkpoint under that name."""
+    import os
+
+    from safetensors.torch import save
+
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as f:
+            f.write(save(tensors, metadata=metadata))
+            f.flush()
+            os.fsync(f.fileno())
+        tmp.replace(path)
+    except OSError as exc:
+        raise CheckpointError(f"cannot write {path} ({exc.strerror or exc}); free some space or choose another "
+                              "output file") from None
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def save_visvae(path: Path, model, latent_mean: torch.Tensor, latent_chol: torch.Tensor,
@@ -28,8 +63,6 @@ def save_visvae(path: Path, model, latent_mean: torch.Tensor, latent_chol: torch
     ``latent_mean`` [D] and ``latent_chol`` [D, D] describe the Gaussian fitted to the
     encoder's posterior means over the training set; keyframes are drawn from it.
     """
-    from safetensors.torch import save_file
-
     tensors = {k: v.detach().to(dtype).contiguous() for k, v in model.state_dict().items()}
     tensors["prior.mean"] = latent_mean.detach().float().contiguous()
     tensors["prior.chol"] = latent_chol.detach().float().contiguous()
@@ -38,29 +71,44 @@ def save_visvae(path: Path, model, latent_mean: torch.Tensor, latent_chol: torch
         "config": json.dumps(model.cfg.to_dict()),
         "training": json.dumps(training or {}),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    save_file(tensors, str(tmp), metadata=metadata)
-    tmp.replace(path)
+    write_safetensors(path, tensors, metadata)
+
+
+def save_fastgan(path: Path, net, training: dict | None = None, dtype: torch.dtype = torch.float16) -> None:
+    """Write a trained FastGAN generator (eval-mode batch-norm statistics included) to ``path``.
+
+    Weights are stored in ``dtype`` (float16 halves the file; the pictures differ by less than a grey
+    level); batch-norm statistics stay float32; ``training`` is the training record (data, steps,
+    CPU time, metrics) kept in the metadata as JSON.
+    """
+    tensors = {k: (v.detach().to(dtype) if v.is_floating_point() and "running_" not in k else v.detach()).contiguous()
+               for k, v in net.state_dict().items()}
+    metadata = {"format": FASTGAN_FORMAT, "config": json.dumps(net.cfg.to_dict()),
+                "training": json.dumps(training or {})}
+    write_safetensors(path, tensors, metadata)
+
+
+def fastgan_from_safetensors(path: Path, tensors: dict, metadata: dict):
+    """The FastGAN network (float32, eval mode) stored in a checkpoint's tensors and metadata."""
+    from visualizer.models.fastgan import FastGAN, FastGANConfig
+
+    try:
+        net = FastGAN(FastGANConfig.from_dict(json.loads(metadata["config"])))
+        net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}, strict=True)
+    except (KeyError, ValueError, TypeError, RuntimeError) as exc:
+        raise CheckpointError(f"checkpoint {path} is damaged: {first_line(exc)[:200]}") from None
+    return net.eval()
 
 
 def save_stylegan(path: Path, net, source: str = "", dtype: torch.dtype = torch.float32) -> None:
     """Write a StyleGAN2 or StyleGAN3 network in our format: its tensors by name + the config as JSON."""
-    from safetensors.torch import save_file
-
     from visualizer.models.stylegan3 import StyleGAN3
 
     tensors = {k: v.detach().to(dtype if v.is_floating_point() else v.dtype).contiguous()
                for k, v in net.state_dict().items()}
     family = STYLEGAN3_FORMAT if isinstance(net, StyleGAN3) else STYLEGAN2_FORMAT
     metadata = {"format": family, "config": json.dumps(net.cfg.to_dict()), "source": str(source)}
-    path = Path(path)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    try:
-        save_file(tensors, str(tmp), metadata=metadata)
-        tmp.replace(path)
-    except OSError as exc:
-        raise CheckpointError(f"cannot write {path} ({exc.strerror or exc}); choose another output file") from None
+    write_safetensors(Path(path), tensors, metadata)
 
 
 def stylegan_from_pickle(path: Path):
@@ -132,15 +180,22 @@ def load_visvae(path: str | Path) -> tuple["VisVAE", torch.Tensor, torch.Tensor]
 
 
 def load_generator(path: str | Path | None = None, *, device: str = "auto") -> Generator:
-    """Load any supported checkpoint as a Generator; ``None`` loads the bundled default.
+    """Load any supported checkpoint as a Generator; ``None`` loads the bundled default, and the name
+    of a bundled model (``BUNDLED``: e.g. "cosmos", "visvae") loads that one.
 
     ``device`` is "auto" (CUDA when available), "cpu", "cuda" or "cuda:N".
     """
+    from visualizer.models.fastgan import FastGANGenerator
     from visualizer.models.visvae import VisVAEGenerator
 
-    path = Path(path) if path is not None else DEFAULT_CHECKPOINT
+    if path is None:
+        path = DEFAULT_CHECKPOINT
+    elif not Path(path).is_file() and bundled_path(str(path)) is not None:
+        path = bundled_path(str(path))
+    path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"checkpoint not found: {path}; pass --model with an existing file")
+        raise CheckpointError(f"checkpoint not found: {path}; pass --model with an existing file or a bundled "
+                              f"model's name ({', '.join(BUNDLED)})")
     resolved = resolve_device(device)
     from visualizer.models.pickles import is_pickle
     from visualizer.models.rosinality import is_torch_zip, stylegan2_from_rosinality
@@ -154,12 +209,14 @@ def load_generator(path: str | Path | None = None, *, device: str = "auto") -> G
     family = metadata.get("format")
     if family == VISVAE_FORMAT:
         return VisVAEGenerator.from_tensors(tensors, metadata, device=resolved, source=path)
+    if family == FASTGAN_FORMAT:
+        return FastGANGenerator(fastgan_from_safetensors(path, tensors, metadata), device=resolved, source=str(path))
     if family in (STYLEGAN2_FORMAT, STYLEGAN3_FORMAT):
         return StyleGANGenerator(stylegan_from_safetensors(path, tensors, metadata), device=resolved,
                                  source=str(path))
     raise CheckpointError(
-        f"checkpoint {path} has unknown format {family!r}; expected a visualizer safetensors file (VisVAE, "
-        "StyleGAN2 or StyleGAN3), an NVlabs StyleGAN2/StyleGAN3 network pickle or a rosinality StyleGAN2 "
+        f"checkpoint {path} has unknown format {family!r}; expected a visualizer safetensors file (FastGAN, "
+        "VisVAE, StyleGAN2 or StyleGAN3), an NVlabs StyleGAN2/StyleGAN3 network pickle or a rosinality StyleGAN2 "
         ".pt checkpoint"
     )
 

@@ -18,17 +18,19 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from visualizer.errors import UserError
+
 WALLPAPER_PACKAGES = ("gnome-backgrounds", "plasma-workspace-wallpapers", "mate-backgrounds")
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
 MIN_FILE_BYTES = 100_000  # skips icons, thumbnails and flat-colour fills
 
 
-class DatasetError(RuntimeError):
+class DatasetError(UserError):
     """The image collection could not be built (no apt, no packages, no images)."""
 
 
-def fetch_wallpapers(cache_dir: Path, packages: tuple[str, ...] = WALLPAPER_PACKAGES) -> Path:
-    """Download and unpack the wallpaper packages into ``cache_dir``; returns the unpacked root."""
+def fetch_packages(cache_dir: Path, packages: tuple[str, ...]) -> Path:
+    """Download and unpack Debian ``packages`` into ``cache_dir`` (once); returns the unpacked root."""
     root = cache_dir / "root"
     marker = cache_dir / "unpacked.txt"
     if marker.exists() and marker.read_text().split() == list(packages):
@@ -42,7 +44,7 @@ def fetch_wallpapers(cache_dir: Path, packages: tuple[str, ...] = WALLPAPER_PACK
     )
     if result.returncode != 0:
         raise DatasetError(
-            f"apt-get download failed ({result.stderr.strip().splitlines()[-1:]}); "
+            f"apt-get download {' '.join(packages)} failed ({result.stderr.strip().splitlines()[-1:]}); "
             "run 'apt-get update' first"
         )
     root.mkdir(parents=True, exist_ok=True)
@@ -50,6 +52,11 @@ def fetch_wallpapers(cache_dir: Path, packages: tuple[str, ...] = WALLPAPER_PACK
         subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True)
     marker.write_text("\n".join(packages))
     return root
+
+
+def fetch_wallpapers(cache_dir: Path, packages: tuple[str, ...] = WALLPAPER_PACKAGES) -> Path:
+    """Download and unpack the wallpaper packages into ``cache_dir``; returns the unpacked root."""
+    return fetch_packages(cache_dir, packages)
 
 
 def list_images(root: Path) -> list[Path]:
