@@ -68,7 +68,8 @@ def save_rows(path: Path, rows: list[torch.Tensor]) -> None:
 def measure(name: str, samples: int, cache: Path, sheets: Path | None) -> dict:
     path = bundled_path(name) or Path(name)
     gen = load_generator(path, device="cpu")
-    gen.truncation = 1.0  # the prior itself; the walk's truncation is a show setting
+    if hasattr(gen, "truncation"):
+        gen.truncation = 1.0  # StyleGAN: the prior itself; the walk's truncation is a show setting
     theme = theme_of(path)
     train, held = build_theme(theme, cache, gen.resolution, log=lambda msg: None)
     real = as_float(held.fixed_crops(samples, gen.resolution, seed=1000))

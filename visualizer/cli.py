@@ -53,6 +53,10 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, help="keyframe seed (render.seed)")
     p.add_argument("--model", help="generator checkpoint (model.checkpoint); default: the bundled model")
     p.add_argument("--torch-device", dest="device", help="generator device: auto, cpu, cuda or cuda:N (model.device)")
+    p.add_argument("--keyframes", nargs="+", help="pictures (or folders) that anchor places: where the music lands "
+                                                  "near one, it takes over (listen.keyframes)")
+    p.add_argument("--walk", choices=["listen", "loop"], help="walk.mode: listen (the music places the picture) or "
+                                                              "loop (a keyframe loop, as before)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
 
@@ -85,6 +89,7 @@ def _settings(args: argparse.Namespace):
     return settings.with_overrides(
         render={"size": size, "fps": args.fps, "seed": args.seed},
         model={"checkpoint": args.model, "device": args.device},
+        walk={"mode": args.walk}, listen={"keyframes": args.keyframes},
     )
 
 
@@ -223,6 +228,32 @@ def cmd_train(argv: list[str]) -> int:
     return 0
 
 
+def cmd_train_map(argv: list[str]) -> int:
+    from visualizer.listen.place import MapTrainConfig
+
+    defaults = MapTrainConfig()
+    p = argparse.ArgumentParser(
+        prog="visualizer train-map",
+        description="Train the music map of a model: what the listener hears in, a place in the model's latent "
+                    "space out, so that music that sounds alike looks alike (walk.mode = \"listen\"). The bundled "
+                    "models have theirs; run this for your own. How it works: docs/synesthesia.md.")
+    p.add_argument("--model", required=True, help="model file (or a bundled model's name)")
+    p.add_argument("--music", nargs="*", default=[], help="audio files or folders to learn from besides the bundled "
+                                                          "corpus (the music you will play is best)")
+    p.add_argument("--out", help="map to write (default: MODEL.map.safetensors beside the model, where renders and "
+                                 "shows look for it)")
+    p.add_argument("--steps", type=int, default=defaults.steps)
+    p.add_argument("--torch-device", dest="device", default="auto", help="auto, cpu, cuda or cuda:N")
+    args = p.parse_args(argv)
+    from visualizer.listen.training import train_model_map
+
+    out = train_model_map(args.model, music=[Path(m) for m in args.music], out=Path(args.out) if args.out else None,
+                          cfg=MapTrainConfig(steps=args.steps), device=args.device,
+                          log=lambda msg: print(msg, file=sys.stderr, flush=True))
+    print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
 def cmd_sheet(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="visualizer sheet",
                                 description="Save a contact sheet (grid of evenly spaced frames) of a video.")
@@ -282,8 +313,8 @@ def cmd_convert(argv: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"demo": cmd_demo, "train": cmd_train, "sheet": cmd_sheet, "analyze": cmd_analyze,
-            "convert": cmd_convert}
+COMMANDS = {"demo": cmd_demo, "train": cmd_train, "train-map": cmd_train_map, "sheet": cmd_sheet,
+            "analyze": cmd_analyze, "convert": cmd_convert}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,6 +21,8 @@ import torch
 from visualizer.audio.analyzer import analyse_signal
 from visualizer.audio.features import FeatureTrack
 from visualizer.audio.sources import AudioClip, load_audio
+from visualizer.listen.listener import MusicTrack
+from visualizer.mapping.follow import PlaceFollower
 from visualizer.mapping.mapper import Mapper, Uniforms
 from visualizer.mapping.walk import Keyframes
 from visualizer.models.base import Generator
@@ -77,23 +79,66 @@ class FramePlan:
     keys: np.ndarray
 
 
+def place_follower(settings: Settings, generator: Generator, warn: Callable[[str], None] = lambda m: None
+                   ) -> PlaceFollower | None:
+    """What listen mode needs for ``generator``: its music map (``listen.map``, else the one beside the model)
+    and the user's keyframe pictures placed in its latent space; None in loop mode, or when the model has
+    no map (then ``warn`` says so once and the walk loops). A corrupt map or one made for another model
+    is a MapError."""
+    if settings.walk.mode != "listen":
+        return None
+    from visualizer.listen.keyframes import place_pictures
+    from visualizer.listen.place import load_map, map_path_for
+
+    path = Path(settings.listen.map) if settings.listen.map else map_path_for(settings.model.checkpoint or None)
+    if not settings.listen.map and not path.is_file():
+        warn(f"no music map for this model ({path.name} is not beside it), so the walk loops as in walk.mode = "
+             "\"loop\"; make one with 'visualizer train-map --model MODEL'")
+        return None
+    music_map = load_map(path, generator)
+    keyframes = place_pictures(settings.listen.keyframes, generator) if settings.listen.keyframes else None
+    return PlaceFollower(music_map, settings, keyframes)
+
+
+def build_mapper(settings: Settings, generator: Generator, keyframes: Keyframes,
+                 follower: PlaceFollower | None) -> Mapper:
+    """The Mapper for ``generator``, placing the picture with ``follower`` when there is one."""
+    mean = generator.latent_mean.double().numpy()
+
+    def to_offset(eps: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return generator.from_normal(torch.from_numpy(eps[None]).float())[0].double().cpu().numpy() - mean
+
+    return Mapper(settings, keyframes, layer_groups=getattr(generator, "layer_groups", None), follower=follower,
+                  to_offset=to_offset)
+
+
+def hear_clip(clip: AudioClip, settings: Settings) -> MusicTrack:
+    """The listener over a whole clip, on the live schedule (``listen.update_s``), on all cores."""
+    from visualizer.listen.listener import Listener, to_listener_rate
+
+    return Listener.bundled().track(to_listener_rate(clip.mono(), clip.sample_rate), settings.listen.update_s)
+
+
 class OfflineRenderer:
     """Steps the pipeline on a virtual clock at the video frame rate; the generator draws the plan's
     key frames, ``render.batch`` per call, and the frames between them are cross-fades."""
 
-    def __init__(self, settings: Settings, generator: Generator) -> None:
+    def __init__(self, settings: Settings, generator: Generator, follower: PlaceFollower | None = None) -> None:
         self.settings = settings
         self.generator = generator
+        self.follower = follower
 
-    def plan(self, track: FeatureTrack, frames: int) -> FramePlan:
+    def plan(self, track: FeatureTrack, frames: int, music: MusicTrack | None = None) -> FramePlan:
         """Everything but the pixels, for every frame: the mapping, and which frames to generate."""
         s = self.settings
         keyframes = Keyframes.from_generator(self.generator, seed=s.render.seed, count=s.walk.keyframes)
-        mapper = Mapper(s, keyframes, layer_groups=getattr(self.generator, "layer_groups", None))
+        mapper = build_mapper(s, self.generator, keyframes, self.follower)
         dt = 1.0 / s.render.fps
         latents, uniforms, noise = [], [], []
         for k in range(frames):
-            z, u = mapper.step(track.span(k * dt, (k + 1) * dt), dt)
+            heard = music.at((k + 1) * dt) if music is not None else None
+            z, u = mapper.step(track.span(k * dt, (k + 1) * dt), dt, heard)
             latents.append(z)
             uniforms.append(u)
             noise.append(mapper.noise_scale)
@@ -114,7 +159,8 @@ class OfflineRenderer:
                on_frames: Callable[[int], None] = lambda n: None) -> RenderResult:
         """Render ``clip`` to ``output``; ``on_frames(n)`` is called after every ``n`` frames written."""
         s = self.settings
-        stages = dict.fromkeys(("analysis", "mapping", "generator", "compositor", "encoder", "waiting"), 0.0)
+        stages = dict.fromkeys(("analysis", "listening", "mapping", "generator", "compositor", "encoder", "waiting"),
+                               0.0)
         start = clock = time.perf_counter()
 
         def lap(stage: str) -> None:
@@ -125,8 +171,10 @@ class OfflineRenderer:
 
         track = analyse_signal(clip.mono_at(s.analysis.sample_rate), s.analysis)
         lap("analysis")
+        music = hear_clip(clip, s) if self.follower is not None else None
+        lap("listening")
         frames = frame_count(clip.duration_s, s.render.fps)
-        plan = self.plan(track, frames)
+        plan = self.plan(track, frames, music)
         lap("mapping")
         size = (s.render.size, s.render.size)
         batches = [plan.keys[i:i + s.render.batch] for i in range(0, len(plan.keys), s.render.batch)]
@@ -202,7 +250,8 @@ def render_file(input_path: str | Path, output_path: str | Path, settings: Setti
     if generator is None:
         generator = load_generator(settings.model.checkpoint or None, device=settings.model.device)
         apply_model_settings(generator, settings)
-    renderer = OfflineRenderer(settings, generator)
+    follower = place_follower(settings, generator, warn=lambda m: print(f"visualizer: note: {m}", file=sys.stderr))
+    renderer = OfflineRenderer(settings, generator, follower)
     show = sys.stderr.isatty() if progress is None else progress
     from tqdm import tqdm
 

@@ -51,6 +51,19 @@ class SampleRing:
             self._data[: n - first] = samples[first:]
         self._written += total
 
+    def latest(self, n: int) -> np.ndarray:
+        """A copy of the newest ``n`` samples (zeros before the first ones), without consuming them; for a
+        second reader that only ever wants the recent past (the listener)."""
+        n = min(int(n), self.capacity)
+        end = self._written
+        out = np.zeros(n, np.float32)
+        have = min(n, end)
+        start = (end - have) % self.capacity
+        first = min(have, self.capacity - start)
+        out[n - have:n - have + first] = self._data[start:start + first]
+        out[n - have + first:] = self._data[:have - first]
+        return out
+
     def read(self) -> np.ndarray:
         """The samples written since the previous read (a new array), oldest first."""
         end = self._written

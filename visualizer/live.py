@@ -28,7 +28,8 @@ from visualizer.audio.features import EVENT_NAMES, Features, FeatureTrack, silen
 from visualizer.audio.resample import LiveResampler
 from visualizer.engine import to_uint8_images
 from visualizer.errors import UserError
-from visualizer.handoff import LatestSlot
+from visualizer.handoff import LatestSlot, SampleRing
+from visualizer.mapping.follow import PlaceFollower
 from visualizer.mapping.mapper import Mapper, Uniforms
 from visualizer.mapping.walk import Keyframes
 from visualizer.models.base import Generator
@@ -79,6 +80,8 @@ class FeatureFeed(_Worker):
         if settings.live.hop_length:
             analysis = dataclasses.replace(analysis, hop_length=min(settings.live.hop_length, analysis.n_fft))
         self._analyzer = Analyzer(analysis)
+        # The last seconds at the analysis rate, for the listener (it reads them without consuming them).
+        self.recent = SampleRing(int(self.analysis_rate * 4))
         self._poll_s = poll_s
         self._lock = threading.Lock()
         self._newest: Features = silent_features()
@@ -117,7 +120,9 @@ class FeatureFeed(_Worker):
             # ring index, and the sample rate times the others.
             written, heard_at = self.source.clock
             self._fed += len(samples)
-            track: FeatureTrack = self._analyzer.process(self._resampler.process(samples))
+            resampled = self._resampler.process(samples)
+            self.recent.write(resampled)
+            track: FeatureTrack = self._analyzer.process(resampled)
             if len(track) == 0:
                 continue
             newest = track.span(-np.inf, np.inf)
@@ -135,6 +140,50 @@ class FeatureFeed(_Worker):
                     index = end - (self._fed - onset_times[0] * rate)
                     self._onset_capture = heard_at - (written - index) / rate
                     self._onset_found = time.monotonic()
+
+
+def lower_thread_priority(nice: int) -> None:
+    """Lower the calling thread's priority by ``nice`` (Linux niceness, added to the process's)."""
+    # On Linux a thread id names just this thread to setpriority (elsewhere it would name the process).
+    if nice <= 0 or not sys.platform.startswith("linux"):
+        return
+    tid = threading.get_native_id()
+    try:
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice))
+    except OSError:  # a sandbox that forbids it: the show runs as before
+        pass
+
+
+class ListenerWorker(_Worker):
+    """Listener thread: every ``listen.update_s`` the next network (they take turns) hears the last 3 s the
+    analysis thread resampled; the newest MusicState waits in ``states``. Runs at the CPU generator's
+    lowered priority, so the display and the audio analysis keep the cores they need."""
+
+    def __init__(self, listener, feed: FeatureFeed, update_s: float, nice: int = 0) -> None:
+        from visualizer.listen.listener import WINDOW_S
+
+        self.listener, self.feed, self.update_s, self.nice = listener, feed, update_s, nice
+        self.window = int(round(WINDOW_S * feed.analysis_rate))
+        self.states: LatestSlot = LatestSlot()
+        self.seconds_busy = 0.0   # CPU seconds spent hearing (for the HUD and the latency benchmark)
+        self.updates = 0
+        super().__init__("listener")
+
+    def _run(self) -> None:
+        from visualizer.listen.listener import MusicState, to_listener_rate
+
+        lower_thread_priority(self.nice)
+        probs, embedding = self.listener.empty_state()
+        nets = len(self.listener.nets)
+        next_at = time.monotonic() + self.update_s
+        while not self._stop.wait(max(0.0, next_at - time.monotonic())):
+            next_at += self.update_s
+            started = time.thread_time()
+            audio = to_listener_rate(self.feed.recent.latest(self.window), self.feed.analysis_rate)
+            self.listener.update(probs, embedding, self.updates % nets, audio)
+            self.updates += 1
+            self.states.put(MusicState(self.updates * self.update_s, self.listener.tags_of(probs), embedding.copy()))
+            self.seconds_busy += time.thread_time() - started
 
 
 @dataclass
@@ -169,19 +218,9 @@ class GeneratorWorker(_Worker):
             return 0.0
         return (len(self.frame_times) - 1) / max(1e-9, self.frame_times[-1] - self.frame_times[0])
 
-    def _lower_priority(self) -> None:
-        # On Linux a thread id names just this thread to setpriority (elsewhere it would name the
-        # process). With one torch thread (the default on two cores) the model runs right here.
-        if self.nice <= 0 or not sys.platform.startswith("linux"):
-            return
-        tid = threading.get_native_id()
-        try:
-            os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + self.nice))
-        except OSError:  # a sandbox that forbids it: the show runs as before
-            pass
-
     def _run(self) -> None:
-        self._lower_priority()
+        # With one torch thread (the default on two cores) the model runs right here, at this priority.
+        lower_thread_priority(self.nice)
         seen = 0
         started = -1e9
         while not self._stop.is_set():
@@ -229,19 +268,29 @@ class LiveSession:
     source: object
     seed: int = 7
     frozen: bool = False
+    follower: PlaceFollower | None = None
     feed: FeatureFeed = field(init=False)
     worker: GeneratorWorker = field(init=False)
+    listener: ListenerWorker | None = field(init=False)
     mapper: Mapper = field(init=False)
 
     def __post_init__(self) -> None:
+        from visualizer.engine import build_mapper
+
         self.seed = self.settings.render.seed
         self.feed = FeatureFeed(self.source, self.settings)
         on_cpu = getattr(self.generator, "device", None) is not None and self.generator.device.type == "cpu"
         live = self.settings.live
         self.worker = GeneratorWorker(self.generator, max_fps=live.cpu_generator_fps if on_cpu else 0.0,
                                       nice=live.cpu_generator_nice if on_cpu else 0)
-        self.mapper = Mapper(self.settings, self._keyframes(),
-                             layer_groups=getattr(self.generator, "layer_groups", None))
+        self.listener = None
+        if self.follower is not None:
+            from visualizer.listen.listener import Listener
+
+            self.listener = ListenerWorker(Listener.bundled(), self.feed, self.settings.listen.update_s,
+                                           nice=live.cpu_generator_nice)
+        self._music_seq = 0
+        self.mapper = build_mapper(self.settings, self.generator, self._keyframes(), self.follower)
         self._last_tick: float | None = None
         self._frame_seq = 0
         self._current: GeneratedFrame | None = None
@@ -254,10 +303,14 @@ class LiveSession:
         self.source.start()
         self.feed.start()
         self.worker.start()
+        if self.listener is not None:
+            self.listener.start()
 
     def stop(self) -> None:
         """Stop every thread and the audio stream; safe to call twice."""
         self.worker.stop()
+        if self.listener is not None:
+            self.listener.stop()
         self.feed.stop()
         self.source.stop()
 
@@ -279,7 +332,12 @@ class LiveSession:
         dt = 0.0 if self._last_tick is None else min(0.25, now - self._last_tick)
         self._last_tick = now
         features, capture, found = self.feed.take()
-        latent, uniforms = self.mapper.step(features, dt)
+        music = None
+        if self.listener is not None:
+            seq, state = self.listener.states.newest()
+            if seq != self._music_seq:
+                self._music_seq, music = seq, state
+        latent, uniforms = self.mapper.step(features, dt, music)
         if not self.frozen:
             self.worker.requests.put((latent, self.mapper.noise_scale))
             seq, frame = self.worker.frames.newest()
@@ -370,7 +428,10 @@ def run_live(input_spec: str, settings: Settings, *, settings_path=None, device=
         if generator.device.type == "cpu":
             # The display (software GL on machines without a GPU) and the audio need cores too.
             torch.set_num_threads(settings.live.cpu_threads or max(1, (os.cpu_count() or 2) // 2))
-        session = LiveSession(settings=settings, generator=generator, source=source)
+        from visualizer.engine import place_follower
+
+        follower = place_follower(settings, generator, warn=lambda m: print(f"visualizer: note: {m}", file=sys.stderr))
+        session = LiveSession(settings=settings, generator=generator, source=source, follower=follower)
         window = LiveWindow(session, size=size, fullscreen=fullscreen, screen=screen, frame_log=frame_log,
                             duration_s=duration_s, stop=stop, render_scale=settings.live.render_scale,
                             bicubic=settings.live.upscale == "bicubic", scale_filter=settings.live.window_filter)

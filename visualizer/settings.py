@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 from visualizer.errors import UserError
+from visualizer.listen.tags import QUALITIES, TAGS
 
 # What each mapping source reads, all 0..1 (the analyzer's features; docs/analysis-json.md has the details).
 SOURCE_DOCS = {
@@ -43,6 +44,8 @@ CURVES = ("linear", "sqrt", "square", "smoothstep")
 # Groups of a layered generator's (StyleGAN's) layers, by the resolution they work at.
 LAYER_GROUPS = ("all", "coarse", "middle", "fine")
 LAYERS_PATTERN = r"(all|coarse|middle|fine|\d+(-\d+)?)"
+WALK_MODES = ("listen", "loop")
+ATTRIBUTE_SOURCES = FEATURE_SOURCES + TAGS
 
 
 class SettingsError(UserError):
@@ -115,6 +118,11 @@ class AnalysisSettings:
 class WalkSettings:
     """The walk through the generator's latent space."""
 
+    mode: str = _opt("listen", "what places the picture: listen (the music map puts it where what is heard "
+                               "now belongs, so a passage heard again comes back to the same picture; the walk "
+                               "below only roams around that place, see listen.wander) or loop (the picture walks "
+                               "a loop of keyframes at the music's pace, whatever is heard)", choices=WALK_MODES)
+
     keyframes: int = _opt(12, "keyframe latents drawn from the seed; the walk loops through them", lo=2, hi=256)
     base_speed: float = _opt(0.04, "keyframes per second travelled in silence", lo=0, hi=10)
     max_speed: float = _opt(0.5, "extra keyframes per second when the 'speed' target is 1", lo=0, hi=20)
@@ -123,6 +131,34 @@ class WalkSettings:
     chroma_smoothing_s: float = _opt(0.75, "time constant of the chroma used for the blend, seconds", lo=0, hi=30)
     pulse_strength: float = _opt(0.9, "latent displacement (in prior standard deviations) at pulse 1", lo=0, hi=10)
     truncation: float = _opt(0.85, "pull toward the average latent: 1 = none, 0 = always the average", lo=0, hi=2)
+
+
+@dataclass(frozen=True)
+class ListenSettings:
+    """The listener (two music-tagging networks) and the music map that turns what it hears into a place."""
+
+    update_s: float = _opt(0.5, "seconds between two listener updates; its two networks take turns, each hearing "
+                                "the 3 s before its update", lo=0.1, hi=10)
+    smoothing_s: float = _opt(2.0, "how slowly the place follows what is heard (time constant, seconds); longer "
+                                   "holds a section's picture steadier", lo=0, hi=60)
+    wander: float = _opt(0.25, "how far the picture roams around its place along the walk's keyframes (0 = it "
+                               "stays, 1 = as far as loop mode goes)", lo=0, hi=1)
+    map: str = _opt("", "music map file (relative paths start at the settings file's folder); empty: the bundled "
+                        "model's own, or MODEL.map.safetensors beside a model file (visualizer train-map)")
+    keyframes: list[str] = _opt([], "pictures (files or folders) that take over the place when what is heard lands near "
+                               "them; --keyframes sets it too")
+    keyframe_pull: float = _opt(0.8, "how fully the nearest keyframe picture takes over the place (0..1)", lo=0, hi=1)
+
+
+@dataclass(frozen=True)
+class Attribute:
+    """A music quality tied to a picture quality: the listener's tag (or an audio feature) pushes the place
+    along the generator's direction for that picture quality."""
+
+    source: str = _opt("sad", "a listener tag (sad, happy, electronic, piano, ...: docs/synesthesia.md lists them) "
+                              "or an audio feature (loudness, bass, ...)", choices=ATTRIBUTE_SOURCES)
+    target: str = _opt("dark", "picture quality", choices=tuple(QUALITIES))
+    gain: float = _opt(1.0, "how far the place moves at source 1, in the prior's standard deviations", lo=-20, hi=20)
 
 
 @dataclass(frozen=True)
@@ -191,6 +227,9 @@ DEFAULT_MAPPINGS = [
 ]
 
 
+DEFAULT_ATTRIBUTES: list = []
+
+
 @dataclass(frozen=True)
 class Settings:
     """All settings; each table of the TOML file is one field here."""
@@ -199,10 +238,14 @@ class Settings:
     model: ModelSettings = field(default_factory=ModelSettings)
     analysis: AnalysisSettings = field(default_factory=AnalysisSettings)
     walk: WalkSettings = field(default_factory=WalkSettings)
+    listen: ListenSettings = field(default_factory=ListenSettings)
     effects: EffectsSettings = field(default_factory=EffectsSettings)
     live: LiveSettings = field(default_factory=LiveSettings)
     mappings: list = field(default_factory=lambda: list(DEFAULT_MAPPINGS),
                            metadata={"doc": "feature -> target routes; a file's list replaces the default list"})
+    attributes: list = field(default_factory=lambda: list(DEFAULT_ATTRIBUTES),
+                             metadata={"doc": "music quality -> picture quality ties (walk.mode listen); a file's "
+                                              "list replaces the default list"})
 
     def with_overrides(self, **tables: dict[str, Any]) -> "Settings":
         """A copy with some fields replaced, e.g. ``with_overrides(render={"fps": 24})``; validated."""
@@ -236,7 +279,9 @@ def _check_value(path: str, value: Any, hint: Any, meta: dict) -> Any:
     elif hint is str:
         ok = isinstance(value, str)
     elif hint is list:
-        ok = isinstance(value, list) and all(isinstance(v, (int, float)) for v in value)
+        ok = isinstance(value, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+    elif hint == list[str]:
+        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
     else:
         ok = True
     if not ok:
@@ -268,16 +313,19 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
         hint = hints[key]
         if is_dataclass(hint):
             values[key] = _build(hint, value, path)
-        elif key == "mappings" and cls is Settings:
+        elif key in LIST_TABLES and cls is Settings:
             if not isinstance(value, list):
-                raise SettingsError("settings key 'mappings' must be an array of tables ([[mappings]])")
-            values[key] = [_build(Mapping, m, f"mappings[{i}]") for i, m in enumerate(value)]
+                raise SettingsError(f"settings key '{key}' must be an array of tables ([[{key}]])")
+            values[key] = [_build(LIST_TABLES[key], m, f"{key}[{i}]") for i, m in enumerate(value)]
         else:
             values[key] = _check_value(path, value, hint, f.metadata)
     obj = cls(**values)
     if cls is EffectsSettings and (len(obj.flash_color) != 3 or not all(0 <= c <= 1 for c in obj.flash_color)):
         raise SettingsError("settings key 'effects.flash_color' must be three numbers in 0..1")
     return obj
+
+
+LIST_TABLES = {"mappings": Mapping, "attributes": Attribute}
 
 
 def from_dict(data: dict[str, Any]) -> Settings:
@@ -311,11 +359,14 @@ def load_settings(path: str | Path | None) -> Settings:
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError(f"settings file {path} is not valid TOML: {exc}") from None
     settings = from_dict(data)
-    checkpoint = settings.model.checkpoint
-    if checkpoint and not Path(checkpoint).expanduser().is_absolute():
-        # A relative checkpoint is relative to the settings file, so a show folder can move as one.
-        settings = settings.with_overrides(model={"checkpoint": str(path.parent / Path(checkpoint).expanduser())})
-    return settings
+
+    # Relative files are relative to the settings file, so a show folder can move as one.
+    def here(name: str) -> str:
+        return name if not name or Path(name).expanduser().is_absolute() else str(path.parent / Path(name).expanduser())
+
+    return settings.with_overrides(model={"checkpoint": here(settings.model.checkpoint)},
+                                   listen={"map": here(settings.listen.map),
+                                           "keyframes": [here(k) for k in settings.listen.keyframes]})
 
 
 def _toml_value(value: Any) -> str:
@@ -358,6 +409,15 @@ def to_toml(settings: Settings, *, comments: bool = True) -> str:
                          "StyleGAN's per-pixel noise by 1 + value)")
             for m in value:
                 out += ["", "[[mappings]]"] + _table_lines(m)
+            out.append("")
+            continue
+        if f.name == "attributes":
+            out.append("# " + f.metadata["doc"] + "; for example:")
+            out += ["#", "# [[attributes]]", '# source = "sad"', '# target = "dark"', "# gain = 3.0"]
+            out.append("# picture qualities: " + ", ".join(QUALITIES) + "; sources: the listener's tags "
+                       "(docs/synesthesia.md) or the mapping sources above")
+            for a in value:
+                out += ["", "[[attributes]]"] + _table_lines(a)
             continue
         out += [f"[{f.name}]", f"# {type(value).__doc__.strip()}"] + _table_lines(value) + [""]
     text = "\n".join(out) + "\n"

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
 from visualizer.audio.features import Features
+from visualizer.listen.listener import MusicState
 from visualizer.mapping.envelopes import Envelope, VectorSmoother, one_pole_coefficient, shape
+from visualizer.mapping.follow import PlaceFollower
 from visualizer.mapping.walk import Keyframes, slerp
 from visualizer.settings import LATENT_TARGETS, UNIFORM_TARGETS, Mapping, Settings
 
@@ -69,13 +72,23 @@ class Mapper:
     """
 
     def __init__(self, settings: Settings, keyframes: Keyframes,
-                 layer_groups: dict[str, tuple[int, int]] | None = None) -> None:
+                 layer_groups: dict[str, tuple[int, int]] | None = None,
+                 follower: PlaceFollower | None = None,
+                 to_offset: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
         """``layer_groups`` (a layered generator's, e.g. StyleGAN's) maps "all", "coarse", "middle" and
-        "fine" to layer index ranges [lo, hi); with it, 'pulse' mappings can move some layers only."""
+        "fine" to layer index ranges [lo, hi); with it, 'pulse' mappings can move some layers only.
+
+        ``follower`` (walk.mode "listen") gives the place the music asks for, in standard-normal
+        coordinates; ``to_offset`` turns those into a latent offset from the prior's centre (the
+        generator's ``from_normal`` less its mean). Without a follower the walk loops, as in "loop" mode.
+        """
         self.keyframes = keyframes
+        self.follower = follower
+        self.to_offset = to_offset or (lambda eps: eps)
         self.layer_groups = layer_groups
         self.noise_scale: np.ndarray | None = None  # [layers] after each step, for a layered generator
         self.position = 0.0
+        self.place: np.ndarray | None = None  # listen mode: the music's place, standard-normal coordinates [D]
         self.time_s = 0.0
         self._pulse_index = 0
         self._jump_armed = True
@@ -83,6 +96,11 @@ class Mapper:
         self.settings = settings
         self._routes = [_Route(m) for m in settings.mappings]
         self._chroma = VectorSmoother(12, settings.walk.chroma_smoothing_s)
+
+    @property
+    def listening(self) -> bool:
+        """Whether the music map places the picture (walk.mode "listen" and a map to do it)."""
+        return self.follower is not None and self.settings.walk.mode == "listen"
 
     def update_settings(self, settings: Settings) -> None:
         """Switch to new settings mid-stream; mappings that did not change keep their envelopes."""
@@ -92,6 +110,8 @@ class Mapper:
         self._routes = [kept.pop(m) if m in kept else _Route(m) for m in settings.mappings]
         self._chroma.time_constant_s = settings.walk.chroma_smoothing_s
         self.settings = settings
+        if self.follower is not None:
+            self.follower.settings = settings
 
     def targets(self, features: Features, dt: float) -> tuple[dict[str, float], np.ndarray | None]:
         """Step every mapping's envelope and sum the contributions per target; the second value is
@@ -125,8 +145,9 @@ class Mapper:
         lo = min(int(first), count - 1)
         return lo, min(int(last or first), count - 1) + 1
 
-    def step(self, features: Features, dt: float) -> tuple[np.ndarray, Uniforms]:
-        """Advance by ``dt`` seconds with the features heard during that time."""
+    def step(self, features: Features, dt: float, music: MusicState | None = None) -> tuple[np.ndarray, Uniforms]:
+        """Advance by ``dt`` seconds with the features heard during that time (and, in listen mode, the
+        newest listener state, when there is a new one)."""
         walk, fx = self.settings.walk, self.settings.effects
         self.time_s += dt
         totals, layered = self.targets(features, dt)
@@ -140,11 +161,16 @@ class Mapper:
 
         chroma = self._chroma.step(np.asarray(features.chroma, np.float64), dt)
         self._loudness += (features.loudness - self._loudness) * one_pole_coefficient(dt, walk.chroma_smoothing_s)
-        harmonic = self.keyframes.chroma_blend(chroma)
-        # Chroma means little in near-silence, so the blend fades in with the level.
-        mix = walk.chroma_weight * min(1.0, 1.5 * self._loudness)
-        if mix > 0.0 and np.any(harmonic):
-            z = slerp(z, harmonic, mix)
+        if self.listening:
+            # The place is the music's; the walk only roams around it (chroma is in the place already).
+            self.place = self.follower.step(features, dt, music)
+            z = slerp(self.to_offset(self.place), z, self.settings.listen.wander)
+        else:
+            harmonic = self.keyframes.chroma_blend(chroma)
+            # Chroma means little in near-silence, so the blend fades in with the level.
+            mix = walk.chroma_weight * min(1.0, 1.5 * self._loudness)
+            if mix > 0.0 and np.any(harmonic):
+                z = slerp(z, harmonic, mix)
 
         if features.onset > 0.0:
             self._pulse_index = (self._pulse_index + 1) % len(self.keyframes.pulses)

@@ -50,3 +50,13 @@ class Generator(Protocol):
     def latent_mean(self) -> torch.Tensor:
         """Centre of the prior [latent_dim]; truncation pulls latents toward it."""
         ...
+
+    def from_normal(self, eps: torch.Tensor) -> torch.Tensor:
+        """Latents [B, latent_dim] for standard-normal coordinates ``eps`` [B, latent_dim]: the prior's own
+        draw for that noise (what a music map outputs is in these coordinates). Differentiable."""
+        ...
+
+    def differentiable(self, latents: torch.Tensor) -> torch.Tensor:
+        """What ``__call__`` draws, with gradients flowing back to ``latents`` (for training maps and
+        projecting pictures); the network's own weights stay frozen."""
+        ...

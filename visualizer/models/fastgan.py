@@ -192,16 +192,15 @@ class InferenceFastGAN(nn.Module):
 
 
 class FastGANGenerator:
-    """A trained FastGAN as a ``Generator``: latents z [B, z_dim] ~ N(0, I); ``truncation`` (1 = none)
-    scales z toward 0, the prior's centre, as the settings' walk.truncation asks."""
+    """A trained FastGAN as a ``Generator``: latents z [B, z_dim] ~ N(0, I) (the Mapper's walk.truncation
+    pulls them toward 0, the prior's centre)."""
 
-    def __init__(self, net: FastGAN, *, device: torch.device, source: str = "", truncation: float = 1.0) -> None:
+    def __init__(self, net: FastGAN, *, device: torch.device, source: str = "") -> None:
         self.cfg = net.cfg
         self.latent_dim = net.cfg.z_dim
         self.resolution = net.cfg.resolution
         self.device = device
         self.source = source
-        self.truncation = truncation
         self._net = InferenceFastGAN(net).to(device)
 
     @property
@@ -211,10 +210,15 @@ class FastGANGenerator:
     def sample_latents(self, count: int, *, seed: int) -> Tensor:
         return torch.randn((count, self.latent_dim), generator=torch.Generator().manual_seed(int(seed)))
 
+    def from_normal(self, eps: Tensor) -> Tensor:
+        return eps
+
+    def differentiable(self, latents: Tensor) -> Tensor:
+        return self._net(latents.to(self.device, torch.float32))
+
     @torch.inference_mode()
     def __call__(self, latents: Tensor, noise_scale: Tensor | None = None) -> Tensor:
         """Images [B, 3, R, R] in [-1, 1], channels-last in memory; ``noise_scale`` is for layered
         generators and ignored (a FastGAN has no noise inputs)."""
-        z = latents.to(self.device, torch.float32) * self.truncation
-        return self._net(z)
+        return self.differentiable(latents)
 

@@ -33,6 +33,15 @@ def bundled_path(name: str) -> Path | None:
     return CHECKPOINT_DIR / BUNDLED[name] if name in BUNDLED else None
 
 
+def resolve_checkpoint(path: str | Path | None) -> Path:
+    """The file a --model value names: the default model for None or "", a bundled model by its name, else the path."""
+    if not path:
+        return DEFAULT_CHECKPOINT
+    if not Path(path).is_file() and bundled_path(str(path)) is not None:
+        return bundled_path(str(path))
+    return Path(path)
+
+
 def write_safetensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
     """Write a safetensors file atomically: to a temporary file beside it, synced, then renamed over
     ``path``, so an interruption or a full disk never leaves a half-written checkpoint under that name."""
@@ -188,11 +197,7 @@ def load_generator(path: str | Path | None = None, *, device: str = "auto") -> G
     from visualizer.models.fastgan import FastGANGenerator
     from visualizer.models.visvae import VisVAEGenerator
 
-    if path is None:
-        path = DEFAULT_CHECKPOINT
-    elif not Path(path).is_file() and bundled_path(str(path)) is not None:
-        path = bundled_path(str(path))
-    path = Path(path)
+    path = resolve_checkpoint(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}; pass --model with an existing file or a bundled "
                               f"model's name ({', '.join(BUNDLED)})")

@@ -365,5 +365,12 @@ class StyleGANGenerator:
         ws = ws.diagonal(dim1=1, dim2=2).permute(0, 2, 1)  # [B, num_ws, w_dim]: layer i from z[:, i]
         return self._synthesis(ws, noise, noise_scale)
 
+    def from_normal(self, eps: torch.Tensor) -> torch.Tensor:
+        return eps
+
+    def differentiable(self, latents: torch.Tensor) -> torch.Tensor:
+        z = latents.to(self.device, torch.float32)
+        return self._synthesis(self.net.mapping(z, self.truncation), "const", None).clamp(-1.0, 1.0)
+
     def __call__(self, latents: torch.Tensor, noise_scale: torch.Tensor | None = None) -> torch.Tensor:
         return self.from_z(latents, truncation=self.truncation, noise_scale=noise_scale).clamp(-1.0, 1.0)

@@ -181,8 +181,14 @@ class VisVAEGenerator:
         eps = torch.randn((count, self.latent_dim), generator=gen)
         return self._prior_mean + eps @ self._prior_chol.T
 
+    def from_normal(self, eps: Tensor) -> Tensor:
+        return self._prior_mean.to(eps) + eps @ self._prior_chol.to(eps).T
+
+    def differentiable(self, latents: Tensor) -> Tensor:
+        return self._decoder(latents.to(self.device, torch.float32))
+
     @torch.inference_mode()
     def __call__(self, latents: Tensor, noise_scale: Tensor | None = None) -> Tensor:
         """``noise_scale`` is for layered generators; a VisVAE has no noise inputs and ignores it.
         The images come back in channels-last memory order (same shape and values)."""
-        return self._decoder(latents.to(self.device, torch.float32))
+        return self.differentiable(latents)

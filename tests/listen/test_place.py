@@ -1,0 +1,91 @@
+"""The music map: trained for a model without paired data, it keeps distances, covers the prior, stays
+on it, refuses other models and damaged files, and its attribute directions do what they say."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy.stats import spearmanr
+
+from visualizer.listen.corpus import Corpus
+from visualizer.listen.picture import descriptor, qualities
+from visualizer.listen.place import MapError, MapTrainConfig, load_map, save_map, train_map
+from visualizer.models import load_generator
+
+
+def synthetic_corpus(n: int = 300, seed: int = 0) -> Corpus:
+    """Windows of five kinds of 'music': clusters in the listener's embedding and the acoustic summary."""
+    rng = np.random.default_rng(seed)
+    centres_e = rng.normal(0, 1, (5, 400))
+    centres_a = rng.normal(0, 1, (5, 22))
+    kind = rng.integers(0, 5, n)
+    return Corpus((centres_e[kind] + 0.3 * rng.normal(0, 1, (n, 400))).astype(np.float32),
+                  (centres_a[kind] + 0.3 * rng.normal(0, 1, (n, 22))).astype(np.float32), [f"k{k}" for k in kind])
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_checkpoint, tmp_path_factory):
+    generator = load_generator(tiny_checkpoint, device="cpu")
+    corpus = synthetic_corpus()
+    music_map, figures = train_map(generator, corpus, MapTrainConfig(steps=120, batch=16, prior_batch=128),
+                                   log=lambda m: None)
+    path = tmp_path_factory.mktemp("maps") / "tiny.map.safetensors"
+    save_map(path, music_map, generator, {"test": True})
+    return generator, corpus, music_map, path
+
+
+def test_music_that_sounds_alike_lands_close_and_pictures_follow(trained):
+    generator, corpus, music_map, _ = trained
+    test = synthetic_corpus(120, seed=1)  # new windows of the same kinds
+    d = music_map.basis.descriptors(test.embeddings, test.acoustic)
+    eps = music_map(torch.from_numpy(d))
+    with torch.no_grad():
+        pictures = descriptor(generator(generator.from_normal(eps))).numpy()
+    iu = np.triu_indices(len(d), 1)
+    music = np.linalg.norm(d[:, None] - d[None], axis=-1)[iu]
+    picture = np.linalg.norm(pictures[:, None] - pictures[None], axis=-1)[iu]
+    assert spearmanr(music, picture)[0] > 0.4
+    kinds = np.array(test.sources)
+    same = (kinds[:, None] == kinds[None])[iu]
+    assert picture[same].mean() < 0.6 * picture[~same].mean()
+
+
+def test_the_map_stays_on_the_prior_and_uses_all_of_it(trained):
+    generator, corpus, music_map, _ = trained
+    d = music_map.basis.descriptors(corpus.embeddings, corpus.acoustic)
+    eps = music_map(torch.from_numpy(d)).double()
+    dim = generator.latent_dim
+    np.testing.assert_allclose(eps.norm(dim=1).numpy(), math.sqrt(dim), rtol=1e-5)  # the prior's typical radius
+    # Coverage: no direction is left empty; the outputs' mean is near the centre, unlike a collapse
+    # onto one picture (whose mean would sit on the sphere).
+    assert eps.mean(0).norm() < 0.5 * math.sqrt(dim)
+    assert torch.linalg.matrix_rank(eps - eps.mean(0), tol=1e-3) >= 4
+
+
+def test_a_map_loads_back_and_refuses_other_models_and_damage(trained, tmp_path):
+    generator, corpus, music_map, path = trained
+    again = load_map(path, generator)
+    d = torch.from_numpy(music_map.basis.descriptors(corpus.embeddings[:4], corpus.acoustic[:4]))
+    torch.testing.assert_close(again(d), music_map(d))
+    other = load_generator(None, device="cpu")  # the bundled model: another latent space
+    with pytest.raises(MapError, match="another model"):
+        load_map(path, other)
+    broken = tmp_path / "broken.map.safetensors"
+    broken.write_bytes(path.read_bytes()[:3000])
+    with pytest.raises(MapError, match="corrupt") as err:
+        load_map(broken, generator)
+    assert "\n" not in str(err.value)
+    with pytest.raises(MapError, match="not found"):
+        load_map(tmp_path / "none.map.safetensors", generator)
+
+
+def test_attribute_directions_move_the_measured_quality_their_way(trained):
+    generator, _, music_map, _ = trained
+    eps = torch.randn((32, generator.latent_dim), generator=torch.Generator().manual_seed(5))
+    for name in ("brightness", "colourfulness"):
+        direction = torch.from_numpy(music_map.attributes[name]).float()
+        with torch.no_grad():
+            up = qualities(generator(generator.from_normal(eps + 2 * direction)))[name]
+            down = qualities(generator(generator.from_normal(eps - 2 * direction)))[name]
+        assert (up > down).float().mean() > 0.8, name
