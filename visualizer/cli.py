@@ -275,19 +275,22 @@ def cmd_analyze(argv: list[str]) -> int:
     p = argparse.ArgumentParser(
         prog="visualizer analyze",
         description="Run the streaming audio analyzer over a file, exactly as the live show would, and "
-                    "print what it heard: onsets, tempo, beats and bars. --json writes everything, per "
-                    "analysis frame too (schema: docs/analysis-json.md).")
+                    "print what it heard: onsets, tempo, beats and bars, and the listener's tags over time "
+                    "(genre, mood, instruments). --json writes everything, per analysis frame too (schema: "
+                    "docs/analysis-json.md).")
     p.add_argument("file", help="audio file (WAV, FLAC, OGG, MP3, ...)")
     p.add_argument("--json", help="write the full analysis as JSON to this file ('-' for standard output)")
-    p.add_argument("--settings", "-s", help="TOML settings file; its [analysis] table is used")
+    p.add_argument("--settings", "-s", help="TOML settings file; its [analysis] and [listen] tables are used")
+    p.add_argument("--no-listen", action="store_true", help="skip the listener (its tags over time)")
     args = p.parse_args(argv)
     from visualizer.audio.report import analyse_file, check_json_output, summary, write_json
     from visualizer.settings import load_settings
 
-    settings = load_settings(args.settings).analysis
+    loaded = load_settings(args.settings)
+    settings = loaded.analysis
     if args.json and args.json != "-":
         check_json_output(args.json)
-    report = analyse_file(args.file, settings)
+    report = analyse_file(args.file, settings, listen_update_s=None if args.no_listen else loaded.listen.update_s)
     if args.json:
         write_json(report, args.json)
     if args.json != "-":

@@ -20,6 +20,10 @@ JSON schema ``visualizer-analysis/1`` (all times in seconds from the start of th
     ``harmonic``, ``centroid``, ``beat``, ``beat_phase``, ``bar``, ``tempo_bpm``, ``tempo_confidence``,
     and ``chroma`` (a list of 12 values per row, C first). These are the values the settings'
     ``[[mappings]]`` read (``tempo`` there is ``tempo_bpm`` mapped from 60..180 BPM onto 0..1).
+``listener`` (absent with ``--no-listen``)
+    what the listener heard (visualizer/listen/listener.py): ``update_s``, ``tags`` (names),
+    ``time_s`` (each update's window end) and ``probabilities`` (per update, one 0..1 value per tag),
+    the values ``[[attributes]]`` read.
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ from visualizer.audio.analyzer import Analyzer, analyse_signal
 from visualizer.audio.features import FeatureTrack
 from visualizer.audio.sources import load_audio
 from visualizer.errors import UserError
+from visualizer.listen.listener import MusicTrack
+from visualizer.listen.tags import TAGS
 from visualizer.settings import AnalysisSettings
 
 SCHEMA = "visualizer-analysis/1"
@@ -51,6 +57,8 @@ class AnalysisReport:
     settings: AnalysisSettings
     track: FeatureTrack
     analysis_s: float
+    music: MusicTrack | None = None    # the listener's tags over time
+    update_s: float = 0.5
 
     @property
     def onset_times(self) -> np.ndarray:
@@ -83,6 +91,9 @@ class AnalysisReport:
         def col(values: np.ndarray, digits: int = 4) -> list:
             return np.round(values.astype(np.float64), digits).tolist()
 
+        listener = {} if self.music is None else {"listener": {
+            "update_s": self.update_s, "tags": list(TAGS), "time_s": col(self.music.time_s, 3),
+            "probabilities": col(self.music.tags, 3)}}
         return {
             "schema": SCHEMA,
             "file": self.path,
@@ -105,19 +116,41 @@ class AnalysisReport:
                 "beat_phase": col(tr.beat_phase), "bar": col(tr.bar), "tempo_bpm": col(tr.tempo_bpm, 2),
                 "tempo_confidence": col(tr.tempo_confidence), "chroma": col(tr.chroma, 3),
             },
+            **listener,
         }
 
 
-def analyse_file(path: str | Path, settings: AnalysisSettings) -> AnalysisReport:
-    """Decode ``path`` and run the streaming analyzer over it (block by block, as the live path does)."""
+def analyse_file(path: str | Path, settings: AnalysisSettings, listen_update_s: float | None = None) -> AnalysisReport:
+    """Decode ``path`` and run the streaming analyzer over it (block by block, as the live path does);
+    with ``listen_update_s``, the listener too, on the live schedule (not counted in ``analysis_s``)."""
     clip = load_audio(path)
     mono = clip.mono_at(settings.sample_rate)
     analyzer = Analyzer(settings)  # built first: its filter banks (and librosa's start-up) are not analysis time
     started = time.perf_counter()
     track = analyse_signal(mono, settings, analyzer=analyzer)
     elapsed = time.perf_counter() - started
+    music = None
+    if listen_update_s:
+        from visualizer.listen.listener import Listener, to_listener_rate
+
+        music = Listener.bundled().track(to_listener_rate(clip.mono(), clip.sample_rate), listen_update_s)
     return AnalysisReport(path=str(path), duration_s=clip.duration_s, settings=settings, track=track,
-                          analysis_s=elapsed)
+                          analysis_s=elapsed, music=music, update_s=listen_update_s or 0.5)
+
+
+def heard_lines(music: MusicTrack, duration_s: float, top: int = 3) -> list[str]:
+    """The listener's strongest tags, averaged over stretches of at least 10 s (at most eight lines)."""
+    stretch = max(10.0, duration_s / 8)
+    lines = []
+    for start in np.arange(0.0, duration_s, stretch):
+        rows = (music.time_s > start) & (music.time_s <= start + stretch)
+        if not rows.any():
+            continue
+        mean = music.tags[rows].mean(0)
+        best = np.argsort(mean)[::-1][:top]
+        lines.append(f"    {start:5.0f}-{min(start + stretch, duration_s):.0f} s: "
+                     + ", ".join(f"{TAGS[i]} {mean[i]:.2f}" for i in best))
+    return lines
 
 
 def check_json_output(path: str | Path) -> Path:
@@ -165,4 +198,7 @@ def summary(report: AnalysisReport) -> str:
     bars = tr.bar_times()
     lines.append(f"  bars: {len(bars)}" + (f" (meter clear from {bars[0]:.2f} s)" if len(bars) else
                                             " (no clear meter)"))
+    if report.music is not None and len(report.music):
+        lines.append("  heard (the listener's strongest tags):")
+        lines += heard_lines(report.music, report.duration_s)
     return "\n".join(lines)

@@ -13,13 +13,13 @@ import torch
 
 from visualizer.errors import first_line
 from visualizer.models.base import CheckpointError, Generator
+from visualizer.resources import data_dir
 
 VISVAE_FORMAT = "visualizer-visvae"
 FASTGAN_FORMAT = "visualizer-fastgan"
 STYLEGAN2_FORMAT = "visualizer-stylegan2"
 STYLEGAN3_FORMAT = "visualizer-stylegan3"
-PACKAGE_ROOT = Path(__file__).resolve().parents[2]
-CHECKPOINT_DIR = PACKAGE_ROOT / "checkpoints"
+CHECKPOINT_DIR = data_dir("checkpoints")
 # The bundled models by the names --model takes; the first is the default.
 BUNDLED = {
     "visvae": "visvae-wallpapers-256.safetensors",

@@ -13,8 +13,9 @@ from typing import Callable
 import numpy as np
 
 from visualizer.errors import UserError
+from visualizer.resources import data_dir
 
-SHADER_DIR = Path(__file__).resolve().parents[2] / "shaders"
+SHADER_DIR = data_dir("shaders")
 
 
 class GraphicsError(UserError):

@@ -20,7 +20,7 @@ import numpy as np
 from visualizer.errors import UserError
 from visualizer.render.compositor import Compositor, GraphicsError, load_shader
 
-HUD_SIZE = (360, 150)
+HUD_SIZE = (360, 180)
 # OpenGL renderers that run on the CPU (GL_RENDERER names them).
 SOFTWARE_RENDERERS = ("llvmpipe", "softpipe", "swiftshader", "software rasterizer")
 
@@ -225,11 +225,28 @@ class LiveWindow:
             self._tempo_line(shown.features),
             f"seed {self.session.seed}{'   FROZEN' if self.session.frozen else ''}",
         ]
+        lines += self._listen_lines()
         if self.session.worker.error:
             lines.append(f"generator: {self.session.worker.error[:48]}")
         if self.message and time.monotonic() < self._message_until:
             lines += [self.message[i:i + 52] for i in range(0, min(len(self.message), 156), 52)]
         return lines
+
+    def _listen_lines(self) -> list[str]:
+        """What the listener hears (its three strongest tags) and what it costs, in listen mode."""
+        listener = self.session.listener
+        if listener is None:
+            return ["walk: loop"]
+        _, state = listener.states.newest()
+        if state is None:
+            return ["listening..."]
+        from visualizer.listen.tags import TAGS
+
+        best = np.argsort(state.tags)[::-1][:3]
+        uptime = max(1e-9, listener.updates * listener.update_s)
+        return ["hears " + ", ".join(f"{TAGS[i]} {state.tags[i]:.2f}" for i in best),
+                f"listener {listener.updates / uptime:.1f} updates/s, {100 * listener.seconds_busy / uptime:.0f} % "
+                "of a core"]
 
     @staticmethod
     def _tempo_line(features) -> str:

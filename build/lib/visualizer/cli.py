@@ -1,0 +1,339 @@
+"""Command line: parses arguments and calls the library. No behaviour lives here.
+
+    visualizer --input song.mp3 --output song.mp4 [--settings my.toml] [--size 512] [--fps 30] [--seed 7]
+    visualizer demo [--output demo.mp4]
+    visualizer train [--family fastgan] [--data flames|cosmos|FOLDER] [--minutes 60] [--resume STATE]
+    visualizer sheet video.mp4 [--out sheet.png]
+    visualizer analyze song.wav [--json analysis.json]
+    visualizer convert network-snapshot.pkl model.safetensors
+    visualizer --print-settings
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from visualizer.errors import UserError
+
+
+def _render_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="visualizer",
+        description="Audio-reactive visuals from a neural image generator.",
+        epilog="Subcommands: 'visualizer demo' renders the bundled demo; 'visualizer train' trains "
+               "the default model; 'visualizer sheet VIDEO' saves a contact sheet; 'visualizer analyze FILE' "
+               "shows (or writes as JSON) what the audio analyzer hears; 'visualizer convert IN OUT' turns a "
+               "StyleGAN2 network pickle into our safetensors format. "
+               "Run 'visualizer SUBCOMMAND --help' for theirs.",
+    )
+    p.add_argument("--input", "-i", help="'mic' for live input, or an audio file (WAV, FLAC, OGG, MP3, ...)")
+    p.add_argument("--output", "-o", help="video file to write (.mp4); without it the show runs live in a window")
+    _add_common(p)
+    live = p.add_argument_group("live mode (no --output)")
+    live.add_argument("--device", "-d", dest="audio_device",
+                      help="audio device index or name substring (see --list-devices)")
+    live.add_argument("--fullscreen", action="store_true", help="start fullscreen (F toggles)")
+    live.add_argument("--screen", type=int, help="screen number for the window")
+    live.add_argument("--window-size", default="1280x720", help="window size WxH (default 1280x720; --size WxH too)")
+    live.add_argument("--hud", action="store_true", help="start with the heads-up display on (H toggles)")
+    live.add_argument("--duration", type=float, help="stop after this many seconds")
+    live.add_argument("--frame-log", help="write one JSON line per presented frame (diagnostics, benchmarks)")
+    p.add_argument("--print-settings", action="store_true",
+                   help="print the full default settings file, with comments, and exit")
+    p.add_argument("--list-devices", action="store_true", help="list the audio devices and exit")
+    return p
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--settings", "-s", help="TOML settings file (see --print-settings)")
+    p.add_argument("--size", help="video: width and height in pixels (render.size); live: window WxH")
+    p.add_argument("--fps", type=float, help="video frame rate (render.fps)")
+    p.add_argument("--seed", type=int, help="keyframe seed (render.seed)")
+    p.add_argument("--model", help="generator checkpoint (model.checkpoint); default: the bundled model")
+    p.add_argument("--torch-device", dest="device", help="generator device: auto, cpu, cuda or cuda:N (model.device)")
+    p.add_argument("--keyframes", nargs="+", help="pictures (or folders) that anchor places: where the music lands "
+                                                  "near one, it takes over (listen.keyframes)")
+    p.add_argument("--walk", choices=["listen", "loop"], help="walk.mode: listen (the music places the picture) or "
+                                                              "loop (a keyframe loop, as before)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+
+
+def _window_size(text: str, option: str = "--window-size") -> tuple[int, int]:
+    """(width, height) from "WxH"; errors name ``option``, the flag the user typed."""
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise UserError(f"{option} {text!r} is not WxH, e.g. 1280x720") from None
+    if not (64 <= w <= 16384 and 64 <= h <= 16384):
+        raise UserError(f"{option} {text} is out of range (64..16384 each)")
+    return w, h
+
+
+def _is_window_size(size: str | None) -> bool:
+    """--size WxH names a live window; a plain number is the square video's side."""
+    return bool(size) and "x" in size.lower()
+
+
+def _settings(args: argparse.Namespace):
+    from visualizer.settings import load_settings
+
+    settings = load_settings(args.settings)
+    size = None
+    if args.size and not _is_window_size(args.size):
+        try:
+            size = int(args.size)
+        except ValueError:
+            raise UserError(f"--size {args.size!r} is not a number of pixels (or WxH for the live window)") from None
+    return settings.with_overrides(
+        render={"size": size, "fps": args.fps, "seed": args.seed},
+        model={"checkpoint": args.model, "device": args.device},
+        walk={"mode": args.walk}, listen={"keyframes": args.keyframes},
+    )
+
+
+def _report(result) -> None:
+    print(f"wrote {result.path}: {result.frames} frames, {result.audio_duration_s:.1f} s of audio "
+          f"in {result.wall_s:.1f} s (real-time factor {result.real_time_factor:.2f})", file=sys.stderr)
+
+
+def cmd_render(argv: list[str]) -> int:
+    args = _render_parser().parse_args(argv)
+    if args.print_settings:
+        from visualizer.settings import Settings, to_toml
+
+        sys.stdout.write(to_toml(Settings()))
+        return 0
+    if args.list_devices:
+        from visualizer.audio.devices import describe_devices
+
+        print(describe_devices())
+        return 0
+    if not args.input:
+        raise UserError("no --input given; try 'visualizer --input song.mp3 --output song.mp4' "
+                        "or 'visualizer demo'")
+    settings = _settings(args)
+    if args.input == "mic" or not args.output:
+        if args.input == "mic" and args.output:
+            raise UserError("--input mic runs live in a window; drop --output, or render a file instead")
+        from visualizer.live import run_live
+
+        size = (_window_size(args.size, "--size") if _is_window_size(args.size)
+                else _window_size(args.window_size))
+        run_live(args.input, settings, settings_path=args.settings, device=args.audio_device,
+                 size=size, fullscreen=args.fullscreen, screen=args.screen,
+                 duration_s=args.duration, frame_log=args.frame_log, hud=args.hud)
+        return 0
+    if _is_window_size(args.size):
+        raise UserError(f"--size {args.size}: videos are square, give one number such as --size 512")
+    from visualizer.engine import render_file
+
+    result = render_file(args.input, args.output, settings, progress=False if args.quiet else None)
+    _report(result)
+    return 0
+
+
+def cmd_demo(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="visualizer demo",
+                                description="Synthesise the demo loop and render it with the bundled model.")
+    p.add_argument("--output", "-o", default="demo.mp4", help="video to write (default demo.mp4)")
+    p.add_argument("--bars", type=int, default=8, help="length of the loop in 4/4 bars at 120 BPM")
+    _add_common(p)
+    args = p.parse_args(argv)
+    from visualizer.audio.demo import demo_loop, write_wav
+    from visualizer.engine import render_file
+    from visualizer.render.video import check_output_path
+
+    output = check_output_path(args.output)
+    audio = write_wav(output.with_suffix(".wav"), demo_loop(bars=args.bars), 44100)
+    print(f"wrote demo audio {audio}", file=sys.stderr)
+    result = render_file(audio, output, _settings(args), progress=False if args.quiet else None)
+    _report(result)
+    return 0
+
+
+def _train_parser() -> argparse.ArgumentParser:
+    from visualizer.train.gan import GANTrainConfig
+    from visualizer.train.themes import THEMES
+
+    defaults = GANTrainConfig()
+    p = argparse.ArgumentParser(
+        prog="visualizer train",
+        description="Train a generator on a picture theme rebuilt from Debian packages (cosmos: Stellarium's "
+                    "deep-sky photographs; flames: fractal flames rendered by flam3; wallpapers) or on a folder "
+                    "of your own pictures. A run can stop at any moment (Ctrl-C saves first) and go on with "
+                    "--resume. Model cards and the commands that made the bundled models: checkpoints/README.md.")
+    p.add_argument("--family", default="fastgan", choices=["fastgan", "visvae"],
+                   help="fastgan (default: a GAN, sharp pictures) or visvae (the autoencoder, wallpapers only)")
+    p.add_argument("--data", help=f"a theme ({', '.join(THEMES)}) or a folder of pictures (default: flames, or "
+                                  "the data of the --resume state)")
+    p.add_argument("--out", help="model to write (.safetensors; default FAMILY-DATA-256.safetensors here); "
+                                 "a GAN run rewrites it at every checkpoint with its EMA generator")
+    p.add_argument("--cache", default=str(Path.home() / ".cache" / "visualizer" / "themes"),
+                   help="where downloaded packages and rendered pictures are kept")
+    p.add_argument("--resolution", type=int, default=256, help="fastgan: picture size, a power of two 32-1024 "
+                                                                 "(a resumed run keeps its own)")
+    p.add_argument("--minutes", type=float, default=defaults.minutes, help="training time budget of this run")
+    p.add_argument("--steps", type=int, default=0, help="stop after this many steps in all (0: the time budget)")
+    p.add_argument("--resume", help="a training state to continue (fastgan; written by an earlier run)")
+    p.add_argument("--state", help="where this run keeps its training state (default: beside the cache, or the "
+                                   "--resume file)")
+    p.add_argument("--checkpoint-minutes", type=float, default=defaults.checkpoint_minutes,
+                   help="how often the state and the model are written")
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--learning-rate", type=float, default=None)
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: all cores)")
+    p.add_argument("--seed", type=int, default=0)
+    visvae = p.add_argument_group("visvae only")
+    visvae.add_argument("--kl-weight", type=float, default=None)
+    visvae.add_argument("--fft-weight", type=float, default=None)
+    visvae.add_argument("--train-crops", type=int, default=None)
+    return p
+
+
+def cmd_train(argv: list[str]) -> int:
+    args = _train_parser().parse_args(argv)
+    log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
+    if args.family == "visvae":
+        from visualizer.models.visvae import VisVAEConfig
+        from visualizer.train.trainer import TrainConfig, train_visvae
+
+        if (args.data or "wallpapers") != "wallpapers":
+            raise UserError("--family visvae trains on --data wallpapers only; use --family fastgan for other data")
+        given = {"minutes": args.minutes, "batch_size": args.batch_size, "train_crops": args.train_crops,
+                 "seed": args.seed, "learning_rate": args.learning_rate, "kl_weight": args.kl_weight,
+                 "fft_weight": args.fft_weight, "threads": args.threads}
+        cfg = TrainConfig(**{k: v for k, v in given.items() if v is not None})
+        out = Path(args.out or "visvae-wallpapers-256.safetensors")
+        train_visvae(out, Path(args.cache) / "packages" / "wallpapers", cfg, VisVAEConfig(), log=log,
+                     resume=Path(args.resume) if args.resume else None)
+        return 0
+    from visualizer.models.fastgan import FastGANConfig
+    from visualizer.train.gan import GANTrainConfig
+    from visualizer.train.session import train_fastgan
+
+    try:
+        model_cfg = FastGANConfig.for_resolution(args.resolution)
+    except ValueError as exc:
+        raise UserError(f"--resolution: {exc}") from None
+
+    given = {"minutes": args.minutes, "steps": args.steps, "batch_size": args.batch_size,
+             "learning_rate": args.learning_rate, "checkpoint_minutes": args.checkpoint_minutes,
+             "seed": args.seed, "threads": args.threads}
+    cfg = GANTrainConfig(**{k: v for k, v in given.items() if v is not None})
+    train_fastgan(args.data, cfg, out=Path(args.out) if args.out else None, cache=Path(args.cache),
+                  state=Path(args.state) if args.state else None, resume=Path(args.resume) if args.resume else None,
+                  log=log, model_cfg=model_cfg)
+    return 0
+
+
+def cmd_train_map(argv: list[str]) -> int:
+    from visualizer.listen.place import MapTrainConfig
+
+    defaults = MapTrainConfig()
+    p = argparse.ArgumentParser(
+        prog="visualizer train-map",
+        description="Train the music map of a model: what the listener hears in, a place in the model's latent "
+                    "space out, so that music that sounds alike looks alike (walk.mode = \"listen\"). The bundled "
+                    "models have theirs; run this for your own. How it works: docs/synesthesia.md.")
+    p.add_argument("--model", required=True, help="model file (or a bundled model's name)")
+    p.add_argument("--music", nargs="*", default=[], help="audio files or folders to learn from besides the bundled "
+                                                          "corpus (the music you will play is best)")
+    p.add_argument("--out", help="map to write (default: MODEL.map.safetensors beside the model, where renders and "
+                                 "shows look for it)")
+    p.add_argument("--steps", type=int, default=defaults.steps)
+    p.add_argument("--torch-device", dest="device", default="auto", help="auto, cpu, cuda or cuda:N")
+    args = p.parse_args(argv)
+    from visualizer.listen.training import train_model_map
+
+    out = train_model_map(args.model, music=[Path(m) for m in args.music], out=Path(args.out) if args.out else None,
+                          cfg=MapTrainConfig(steps=args.steps), device=args.device,
+                          log=lambda msg: print(msg, file=sys.stderr, flush=True))
+    print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
+def cmd_sheet(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="visualizer sheet",
+                                description="Save a contact sheet (grid of evenly spaced frames) of a video.")
+    p.add_argument("video", help="video file, e.g. a render")
+    p.add_argument("--out", "-o", help="PNG to write (default: beside the video)")
+    p.add_argument("--count", type=int, default=12, help="number of frames")
+    args = p.parse_args(argv)
+    from visualizer.render.contact_sheet import contact_sheet
+
+    video = Path(args.video)
+    if not video.is_file():
+        raise UserError(f"video not found: {video}")
+    out = contact_sheet(video, args.out or video.with_suffix(".png"), count=args.count)
+    print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
+def cmd_analyze(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(
+        prog="visualizer analyze",
+        description="Run the streaming audio analyzer over a file, exactly as the live show would, and "
+                    "print what it heard: onsets, tempo, beats and bars, and the listener's tags over time "
+                    "(genre, mood, instruments). --json writes everything, per analysis frame too (schema: "
+                    "docs/analysis-json.md).")
+    p.add_argument("file", help="audio file (WAV, FLAC, OGG, MP3, ...)")
+    p.add_argument("--json", help="write the full analysis as JSON to this file ('-' for standard output)")
+    p.add_argument("--settings", "-s", help="TOML settings file; its [analysis] and [listen] tables are used")
+    p.add_argument("--no-listen", action="store_true", help="skip the listener (its tags over time)")
+    args = p.parse_args(argv)
+    from visualizer.audio.report import analyse_file, check_json_output, summary, write_json
+    from visualizer.settings import load_settings
+
+    loaded = load_settings(args.settings)
+    settings = loaded.analysis
+    if args.json and args.json != "-":
+        check_json_output(args.json)
+    report = analyse_file(args.file, settings, listen_update_s=None if args.no_listen else loaded.listen.update_s)
+    if args.json:
+        write_json(report, args.json)
+    if args.json != "-":
+        print(summary(report))
+        if args.json:
+            print(f"wrote {args.json}", file=sys.stderr)
+    return 0
+
+
+def cmd_convert(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(
+        prog="visualizer convert",
+        description="Convert a StyleGAN2 or StyleGAN3 network (an NVlabs stylegan2-ada-pytorch or stylegan3 "
+                    "network-*.pkl, read without running any code from it, or a rosinality/stylegan2-pytorch .pt "
+                    "checkpoint) to our safetensors format, which loads faster and safely anywhere.")
+    p.add_argument("input", help="network pickle, rosinality .pt, or one of our StyleGAN .safetensors files")
+    p.add_argument("output", help="the .safetensors file to write")
+    args = p.parse_args(argv)
+    from visualizer.models.io import convert_checkpoint
+
+    out = convert_checkpoint(Path(args.input), Path(args.output))
+    print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
+COMMANDS = {"demo": cmd_demo, "train": cmd_train, "train-map": cmd_train_map, "sheet": cmd_sheet,
+            "analyze": cmd_analyze, "convert": cmd_convert}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    command = COMMANDS.get(argv[0] if argv else "", None)
+    try:
+        if command is not None:
+            return command(argv[1:])
+        return cmd_render(argv)
+    except UserError as exc:
+        print(f"visualizer: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("visualizer: interrupted; no partial output was left behind", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,260 @@
+"""Stage wiring. The offline clock: audio file -> features -> mapper -> generator -> shaders -> video.
+
+Frame ``k`` of the video is on screen from ``k / fps`` to ``(k + 1) / fps`` and reacts to
+the analysis rows whose windows end inside that span, so a hit is drawn in the frame
+during which it is heard (the analyzer adds at most one hop of delay).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from visualizer.audio.analyzer import analyse_signal
+from visualizer.audio.features import FeatureTrack
+from visualizer.audio.sources import AudioClip, load_audio
+from visualizer.listen.listener import MusicTrack
+from visualizer.mapping.follow import PlaceFollower
+from visualizer.mapping.mapper import Mapper, Uniforms
+from visualizer.mapping.walk import Keyframes
+from visualizer.models.base import Generator
+from visualizer.models.io import apply_model_settings, load_generator
+from visualizer.render.compositor import Compositor
+from visualizer.render.inbetween import cross_fade, key_frames
+from visualizer.render.video import VideoWriter, check_output_path
+from visualizer.settings import Settings
+
+
+ENCODER_QUEUE = 8  # frames shaded but not yet encoded, at most
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    """What a render produced and how long it took."""
+
+    path: Path
+    frames: int
+    audio_duration_s: float
+    wall_s: float
+    # Busy seconds per stage (analysis, mapping, generator, compositor, encoder) and the time the
+    # main thread waited for the generator or the encoder; the generator and the encoder run
+    # beside the compositor, so these add up to more than wall_s.
+    stage_s: dict[str, float]
+    generated: int  # frames the generator drew; the others are in-betweens
+
+    @property
+    def real_time_factor(self) -> float:
+        """Render time over audio duration (below 1 is faster than real time)."""
+        return self.wall_s / max(self.audio_duration_s, 1e-9)
+
+
+def to_uint8_images(images: torch.Tensor) -> np.ndarray:
+    """images [B, 3, H, W] in [-1, 1] -> uint8 [B, H, W, 3] on the CPU."""
+    scaled = images.detach().float().add(1.0).mul_(127.5).round_().clamp_(0, 255)
+    return scaled.to(torch.uint8).permute(0, 2, 3, 1).contiguous().cpu().numpy()
+
+
+def frame_count(duration_s: float, fps: float) -> int:
+    """Frames of a video whose length matches ``duration_s`` to within half a frame."""
+    return max(1, int(round(duration_s * fps)))
+
+
+@dataclass(frozen=True)
+class FramePlan:
+    """A render's frames before any pixel: ``latents`` [frames, D] (or [frames, layers, D]), their
+    shader ``uniforms``, a layered generator's noise scales [frames, layers] (else None), and
+    ``keys``, the ascending indices of the frames the generator draws (the rest are in-betweens)."""
+
+    latents: np.ndarray
+    uniforms: list[Uniforms]
+    noise: np.ndarray | None
+    keys: np.ndarray
+
+
+def place_follower(settings: Settings, generator: Generator, warn: Callable[[str], None] = lambda m: None
+                   ) -> PlaceFollower | None:
+    """What listen mode needs for ``generator``: its music map (``listen.map``, else the one beside the model)
+    and the user's keyframe pictures placed in its latent space; None in loop mode, or when the model has
+    no map (then ``warn`` says so once and the walk loops). A corrupt map or one made for another model
+    is a MapError."""
+    if settings.walk.mode != "listen":
+        return None
+    from visualizer.listen.keyframes import place_pictures
+    from visualizer.listen.place import load_map, map_path_for
+
+    path = Path(settings.listen.map) if settings.listen.map else map_path_for(settings.model.checkpoint or None)
+    if not settings.listen.map and not path.is_file():
+        warn(f"no music map for this model ({path.name} is not beside it), so the walk loops as in walk.mode = "
+             "\"loop\"; make one with 'visualizer train-map --model MODEL'")
+        return None
+    music_map = load_map(path, generator)
+    keyframes = place_pictures(settings.listen.keyframes, generator) if settings.listen.keyframes else None
+    return PlaceFollower(music_map, settings, keyframes)
+
+
+def build_mapper(settings: Settings, generator: Generator, keyframes: Keyframes,
+                 follower: PlaceFollower | None) -> Mapper:
+    """The Mapper for ``generator``, placing the picture with ``follower`` when there is one."""
+    mean = generator.latent_mean.double().numpy()
+
+    def to_offset(eps: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return generator.from_normal(torch.from_numpy(eps[None]).float())[0].double().cpu().numpy() - mean
+
+    return Mapper(settings, keyframes, layer_groups=getattr(generator, "layer_groups", None), follower=follower,
+                  to_offset=to_offset)
+
+
+def hear_clip(clip: AudioClip, settings: Settings) -> MusicTrack:
+    """The listener over a whole clip, on the live schedule (``listen.update_s``), on all cores."""
+    from visualizer.listen.listener import Listener, to_listener_rate
+
+    return Listener.bundled().track(to_listener_rate(clip.mono(), clip.sample_rate), settings.listen.update_s)
+
+
+class OfflineRenderer:
+    """Steps the pipeline on a virtual clock at the video frame rate; the generator draws the plan's
+    key frames, ``render.batch`` per call, and the frames between them are cross-fades."""
+
+    def __init__(self, settings: Settings, generator: Generator, follower: PlaceFollower | None = None) -> None:
+        self.settings = settings
+        self.generator = generator
+        self.follower = follower
+
+    def plan(self, track: FeatureTrack, frames: int, music: MusicTrack | None = None) -> FramePlan:
+        """Everything but the pixels, for every frame: the mapping, and which frames to generate."""
+        s = self.settings
+        keyframes = Keyframes.from_generator(self.generator, seed=s.render.seed, count=s.walk.keyframes)
+        mapper = build_mapper(s, self.generator, keyframes, self.follower)
+        dt = 1.0 / s.render.fps
+        latents, uniforms, noise = [], [], []
+        for k in range(frames):
+            heard = music.at((k + 1) * dt) if music is not None else None
+            z, u = mapper.step(track.span(k * dt, (k + 1) * dt), dt, heard)
+            latents.append(z)
+            uniforms.append(u)
+            noise.append(mapper.noise_scale)
+        latents = np.stack(latents)
+        noise = np.stack(noise).astype(np.float32) if mapper.noise_scale is not None else None
+        # The bend allowed under an in-between is measured against the keyframes' spread (RMS over
+        # the layers of a layered latent), so one tolerance suits every latent space; a noise
+        # scale counts in its own units (1 = none).
+        spread = float(np.sqrt(np.mean(np.sum(keyframes.walk ** 2, axis=-1))))
+        layers = latents[0].size // latents.shape[-1]
+        path = latents.reshape(frames, -1) / max(spread * np.sqrt(layers), 1e-9)
+        if noise is not None:
+            path = np.concatenate([path, noise.reshape(frames, -1)], axis=1)
+        keys = key_frames(path, max_inbetweens=s.render.inbetweens, tolerance=s.render.inbetween_tolerance)
+        return FramePlan(latents=latents, uniforms=uniforms, noise=noise, keys=keys)
+
+    def render(self, clip: AudioClip, output: Path,
+               on_frames: Callable[[int], None] = lambda n: None) -> RenderResult:
+        """Render ``clip`` to ``output``; ``on_frames(n)`` is called after every ``n`` frames written."""
+        s = self.settings
+        stages = dict.fromkeys(("analysis", "listening", "mapping", "generator", "compositor", "encoder", "waiting"),
+                               0.0)
+        start = clock = time.perf_counter()
+
+        def lap(stage: str) -> None:
+            nonlocal clock
+            now = time.perf_counter()
+            stages[stage] += now - clock
+            clock = now
+
+        track = analyse_signal(clip.mono_at(s.analysis.sample_rate), s.analysis)
+        lap("analysis")
+        music = hear_clip(clip, s) if self.follower is not None else None
+        lap("listening")
+        frames = frame_count(clip.duration_s, s.render.fps)
+        plan = self.plan(track, frames, music)
+        lap("mapping")
+        size = (s.render.size, s.render.size)
+        batches = [plan.keys[i:i + s.render.batch] for i in range(0, len(plan.keys), s.render.batch)]
+
+        def generate(keys: np.ndarray) -> np.ndarray:
+            t0 = time.perf_counter()
+            scale = torch.from_numpy(plan.noise[keys]) if plan.noise is not None else None
+            images = to_uint8_images(self.generator(torch.from_numpy(plan.latents[keys]), noise_scale=scale))
+            stages["generator"] += time.perf_counter() - t0
+            return images
+
+        compositor = Compositor(size)
+        # Three stages overlap: the generator works one batch ahead in its own thread, the main
+        # thread (which owns the OpenGL context) blends in-betweens and shades, and the encoder
+        # takes finished frames in a third; torch and FFmpeg release the GIL while they work.
+        # The encoder's queue is bounded, so memory stays flat when it is the slowest stage.
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="generator")
+        encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="encoder")
+        pending: deque[Future] = deque()
+
+        def encode(writer: VideoWriter, pixels: np.ndarray) -> None:
+            t0 = time.perf_counter()
+            writer.write(pixels)
+            stages["encoder"] += time.perf_counter() - t0
+
+        def show(writer: VideoWriter, image: np.ndarray, k: int) -> None:
+            compositor.draw(image, plan.uniforms[k].as_dict())
+            pending.append(encoder.submit(encode, writer, compositor.read()))
+            lap("compositor")
+            while len(pending) > ENCODER_QUEUE or (pending and pending[0].done()):
+                pending.popleft().result()  # raises what the encoder raised
+            lap("waiting")
+
+        try:
+            with VideoWriter(output, size, s.render.fps, clip, crf=s.render.crf, preset=s.render.preset,
+                             threads=s.render.encoder_threads,
+                             audio_bitrate_kbps=s.render.audio_bitrate_kbps) as writer:
+                ahead = pool.submit(generate, batches[0])
+                last_key, last_image = -1, None
+                for i, keys in enumerate(batches):
+                    images = ahead.result()
+                    lap("waiting")
+                    if i + 1 < len(batches):
+                        ahead = pool.submit(generate, batches[i + 1])
+                    shown = 0
+                    for key, image in zip(keys.tolist(), images):
+                        for k in range(last_key + 1, key):
+                            show(writer, cross_fade(last_image, image, (k - last_key) / (key - last_key)), k)
+                        show(writer, image, key)
+                        shown += key - last_key
+                        last_key, last_image = key, image
+                    on_frames(shown)
+                while pending:
+                    pending.popleft().result()
+                lap("waiting")
+        finally:
+            for jobs in (pool, encoder):
+                jobs.shutdown(wait=True, cancel_futures=True)
+            compositor.release()
+        lap("encoder")  # flushing the encoders on close
+        return RenderResult(path=Path(output), frames=frames, audio_duration_s=clip.duration_s,
+                            wall_s=time.perf_counter() - start, stage_s=stages, generated=len(plan.keys))
+
+
+def render_file(input_path: str | Path, output_path: str | Path, settings: Settings, *,
+                progress: bool | None = None, generator: Generator | None = None) -> RenderResult:
+    """Render an audio file to a video: checks the output first, then loads, renders and muxes.
+
+    ``progress`` shows a progress bar with ETA on stderr (default: when stderr is a terminal).
+    """
+    output = check_output_path(output_path)
+    clip = load_audio(input_path)
+    if generator is None:
+        generator = load_generator(settings.model.checkpoint or None, device=settings.model.device)
+        apply_model_settings(generator, settings)
+    follower = place_follower(settings, generator, warn=lambda m: print(f"visualizer: note: {m}", file=sys.stderr))
+    renderer = OfflineRenderer(settings, generator, follower)
+    show = sys.stderr.isatty() if progress is None else progress
+    from tqdm import tqdm
+
+    total = frame_count(clip.duration_s, settings.render.fps)
+    with tqdm(total=total, unit="frame", disable=not show, desc=Path(output).name, file=sys.stderr) as bar:
+        return renderer.render(clip, output, on_frames=bar.update)

@@ -1,0 +1,162 @@
+"""The listener: what kind of music the last 3 seconds were, as tags and an embedding.
+
+Two musicnn networks take turns (one update every ``update_s``, each network every other one, which
+halves the cost): the MagnaTagATune one (instruments, voices, energy) and the
+Million Song Dataset one (genres, moods). Their penultimate features, side by side, are the music
+embedding [400] the music map places in a generator's latent space; their tag probabilities (a
+tag both know is their mean) are what ``visualizer analyze`` shows and what settings can tie
+picture qualities to.
+
+The same windows are heard live and offline: one ends every ``update_s`` seconds of stream time,
+and a window that would reach back before the stream's start is padded with silence, so a render
+hears what the live show heard at the same moment of the song. Before a network's first window
+its part of the state reads zeros.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from visualizer.listen.musicnn import SAMPLE_RATE, WINDOW_SAMPLES, Musicnn, load_musicnn, log_mel
+from visualizer.models.io import CHECKPOINT_DIR
+
+LISTENER_FILES = ("musicnn-mtt.safetensors", "musicnn-msd.safetensors")
+WINDOW_S = WINDOW_SAMPLES / SAMPLE_RATE
+
+
+@dataclass(frozen=True)
+class MusicState:
+    """What the listener heard in the window ending at ``time_s``: tag probabilities [tags] (0..1,
+    names in ``Listener.tags``) and the embedding [400]."""
+
+    time_s: float
+    tags: np.ndarray
+    embedding: np.ndarray
+
+
+@dataclass(frozen=True)
+class MusicTrack:
+    """Listener output over a stream: ``time_s`` [K] (window ends), ``tags`` [K, tags], ``embedding`` [K, 400]."""
+
+    time_s: np.ndarray
+    tags: np.ndarray
+    embedding: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.time_s)
+
+    def at(self, time_s: float) -> MusicState | None:
+        """The newest state heard by ``time_s`` (None before the first window ends)."""
+        k = int(np.searchsorted(self.time_s, time_s + 1e-9, side="right")) - 1
+        if k < 0:
+            return None
+        return MusicState(float(self.time_s[k]), self.tags[k], self.embedding[k])
+
+
+class Listener:
+    """The two tagging networks and the tag vocabulary they share."""
+
+    def __init__(self, nets: list[Musicnn], *, threads: int = 0) -> None:
+        self.nets = nets
+        self.threads = threads
+
+    @classmethod
+    def bundled(cls, folder: Path = CHECKPOINT_DIR, **kwargs) -> "Listener":
+        return cls([load_musicnn(folder / name) for name in LISTENER_FILES], **kwargs)
+
+    @cached_property
+    def tags(self) -> tuple[str, ...]:
+        """Every tag name once (lower case), in the order the networks list them."""
+        names: list[str] = []
+        for net in self.nets:
+            names += [t.lower() for t in net.cfg.tags if t.lower() not in names]
+        return tuple(names)
+
+    @cached_property
+    def _tag_matrix(self) -> np.ndarray:
+        """[all logits, tags]: averages each tag over the networks that have it."""
+        columns = [t.lower() for net in self.nets for t in net.cfg.tags]
+        m = np.zeros((len(columns), len(self.tags)), np.float32)
+        for i, name in enumerate(columns):
+            m[i, self.tags.index(name)] = 1.0
+        return m / m.sum(axis=0, keepdims=True)
+
+    @property
+    def embedding_dim(self) -> int:
+        return sum(net.cfg.backend_units for net in self.nets)
+
+    def _tag_columns(self, net: int) -> slice:
+        start = sum(len(n.cfg.tags) for n in self.nets[:net])
+        return slice(start, start + len(self.nets[net].cfg.tags))
+
+    def _embedding_columns(self, net: int) -> slice:
+        start = sum(n.cfg.backend_units for n in self.nets[:net])
+        return slice(start, start + self.nets[net].cfg.backend_units)
+
+    @torch.no_grad()
+    def hear_with(self, net: int, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Network ``net`` on windows of 16 kHz mono audio [B, WINDOW_SAMPLES]: (tag probabilities [B, its
+        tags], its part of the embedding [B, its units])."""
+        mel = torch.from_numpy(np.stack([log_mel(w) for w in windows]))
+        threads = torch.get_num_threads()
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        try:
+            logits, embedding = self.nets[net](mel)
+        finally:
+            torch.set_num_threads(threads)
+        return torch.sigmoid(logits).numpy(), embedding.numpy()
+
+    def empty_state(self) -> tuple[np.ndarray, np.ndarray]:
+        """(all logits' probabilities [sum of tags], embedding [400]) before anything was heard: zeros."""
+        return (np.zeros(sum(len(n.cfg.tags) for n in self.nets), np.float32),
+                np.zeros(self.embedding_dim, np.float32))
+
+    def update(self, probs: np.ndarray, embedding: np.ndarray, net: int, window: np.ndarray) -> None:
+        """Refresh network ``net``'s part of a running state (``probs``, ``embedding``) from one window, in place."""
+        window = np.asarray(window, np.float32)[-WINDOW_SAMPLES:]
+        window = np.pad(window, (WINDOW_SAMPLES - len(window), 0))  # a resampled window may be a sample short
+        p, e = self.hear_with(net, window[None])
+        probs[self._tag_columns(net)] = p[0]
+        embedding[self._embedding_columns(net)] = e[0]
+
+    def tags_of(self, probs: np.ndarray) -> np.ndarray:
+        """All networks' tag probabilities [..., sum of tags] -> one per tag name [..., tags]."""
+        return probs @ self._tag_matrix
+
+    def track(self, audio_16k: np.ndarray, update_s: float, batch: int = 8) -> MusicTrack:
+        """Hear a whole stream of 16 kHz mono audio [N] as the live listener would: one update every
+        ``update_s`` s, the networks taking turns (update k is network k mod 2's, on the window ending then)."""
+        times = np.arange(1, int(len(audio_16k) / SAMPLE_RATE / update_s + 1e-9) + 1) * update_s
+        padded = np.concatenate([np.zeros(WINDOW_SAMPLES, np.float32), audio_16k.astype(np.float32)])
+        probs, embedding = self.empty_state()
+        rows_p = np.zeros((len(times), len(probs)), np.float32)
+        rows_e = np.zeros((len(times), len(embedding)), np.float32)
+        outputs = {}
+        for net in range(len(self.nets)):
+            mine = np.arange(net, len(times), len(self.nets))
+            ends = [int(round(times[k] * SAMPLE_RATE)) + WINDOW_SAMPLES for k in mine]
+            parts = [self.hear_with(net, np.stack([padded[e - WINDOW_SAMPLES:e] for e in ends[i:i + batch]]))
+                     for i in range(0, len(ends), batch)]
+            outputs[net] = dict(zip(mine.tolist(), zip(*(np.concatenate(x) for x in zip(*parts))))) if parts else {}
+        for k in range(len(times)):
+            net = k % len(self.nets)
+            p, e = outputs[net][k]
+            probs[self._tag_columns(net)] = p
+            embedding[self._embedding_columns(net)] = e
+            rows_p[k], rows_e[k] = probs, embedding
+        return MusicTrack(times, self.tags_of(rows_p), rows_e)
+
+
+def to_listener_rate(mono: np.ndarray, sample_rate: float) -> np.ndarray:
+    """Mono audio at any rate -> float32 at the listener's 16 kHz (soxr, high quality)."""
+    import soxr
+
+    if int(sample_rate) == SAMPLE_RATE:
+        return np.asarray(mono, np.float32)
+    return soxr.resample(np.asarray(mono, np.float32), sample_rate, SAMPLE_RATE).astype(np.float32)

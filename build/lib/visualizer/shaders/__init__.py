@@ -1,0 +1,1 @@
+"""The GLSL shaders, loaded by name: package data installed as ``visualizer.shaders``."""
