@@ -79,3 +79,14 @@ def test_mapping_layers_take_groups_or_index_ranges(value, ok):
     else:
         with pytest.raises(SettingsError, match=r"mappings\[0\]\.layers"):
             from_dict(data)
+
+
+def test_the_settings_reference_page_is_current():
+    """docs/settings.md is generated from the schema; regenerate it with the command it names."""
+    from pathlib import Path
+
+    from visualizer.settings import to_markdown
+
+    page = Path(__file__).resolve().parents[1] / "docs" / "settings.md"
+    assert page.read_text() == to_markdown(), \
+        "docs/settings.md is stale: run .venv/bin/visualizer --print-settings --format markdown > docs/settings.md"

@@ -21,12 +21,14 @@ from visualizer.errors import UserError
 def _render_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="visualizer",
-        description="Audio-reactive visuals from a neural image generator.",
-        epilog="Subcommands: 'visualizer demo' renders the bundled demo; 'visualizer train' trains "
-               "the default model; 'visualizer sheet VIDEO' saves a contact sheet; 'visualizer analyze FILE' "
-               "shows (or writes as JSON) what the audio analyzer hears; 'visualizer convert IN OUT' turns a "
-               "StyleGAN2 network pickle into our safetensors format. "
-               "Run 'visualizer SUBCOMMAND --help' for theirs.",
+        description="Audio-reactive visuals from a neural image generator: --input song.mp3 --output song.mp4 "
+                    "renders a video, --input mic runs a live show.",
+        epilog="Subcommands: 'visualizer demo' renders the bundled demo; 'visualizer train' trains a model; "
+               "'visualizer train-map' trains a model's music map; 'visualizer sheet VIDEO' saves a contact sheet; "
+               "'visualizer analyze FILE' shows (or writes as JSON) what the analyzer and the listener hear; "
+               "'visualizer convert IN OUT' turns a StyleGAN network into our safetensors format. "
+               "Run 'visualizer SUBCOMMAND --help' for theirs. Read next: docs/live.md (shows), docs/settings.md "
+               "(every setting), docs/synesthesia.md (how music places the picture).",
     )
     p.add_argument("--input", "-i", help="'mic' for live input, or an audio file (WAV, FLAC, OGG, MP3, ...)")
     p.add_argument("--output", "-o", help="video file to write (.mp4); without it the show runs live in a window")
@@ -41,7 +43,9 @@ def _render_parser() -> argparse.ArgumentParser:
     live.add_argument("--duration", type=float, help="stop after this many seconds")
     live.add_argument("--frame-log", help="write one JSON line per presented frame (diagnostics, benchmarks)")
     p.add_argument("--print-settings", action="store_true",
-                   help="print the full default settings file, with comments, and exit")
+                   help="print the full default settings file, with comments, and exit (every key: docs/settings.md)")
+    p.add_argument("--format", choices=["toml", "markdown"], default="toml",
+                   help="with --print-settings: a settings file (toml) or the reference page (markdown)")
     p.add_argument("--list-devices", action="store_true", help="list the audio devices and exit")
     return p
 
@@ -101,9 +105,9 @@ def _report(result) -> None:
 def cmd_render(argv: list[str]) -> int:
     args = _render_parser().parse_args(argv)
     if args.print_settings:
-        from visualizer.settings import Settings, to_toml
+        from visualizer.settings import Settings, to_markdown, to_toml
 
-        sys.stdout.write(to_toml(Settings()))
+        sys.stdout.write(to_markdown() if args.format == "markdown" else to_toml(Settings()))
         return 0
     if args.list_devices:
         from visualizer.audio.devices import describe_devices
@@ -134,13 +138,18 @@ def cmd_render(argv: list[str]) -> int:
     return 0
 
 
-def cmd_demo(argv: list[str]) -> int:
+def _demo_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="visualizer demo",
+        epilog="Read next: README.md (the three uses), docs/settings.md.",
                                 description="Synthesise the demo loop and render it with the bundled model.")
     p.add_argument("--output", "-o", default="demo.mp4", help="video to write (default demo.mp4)")
     p.add_argument("--bars", type=int, default=8, help="length of the loop in 4/4 bars at 120 BPM")
     _add_common(p)
-    args = p.parse_args(argv)
+    return p
+
+
+def cmd_demo(argv: list[str]) -> int:
+    args = _demo_parser().parse_args(argv)
     from visualizer.audio.demo import demo_loop, write_wav
     from visualizer.engine import render_file
     from visualizer.render.video import check_output_path
@@ -160,6 +169,7 @@ def _train_parser() -> argparse.ArgumentParser:
     defaults = GANTrainConfig()
     p = argparse.ArgumentParser(
         prog="visualizer train",
+        epilog="Read next: docs/models.md (training, bundled models, bringing your own).",
         description="Train a generator on a picture theme rebuilt from Debian packages (cosmos: Stellarium's "
                     "deep-sky photographs; flames: fractal flames rendered by flam3; wallpapers) or on a folder "
                     "of your own pictures. A run can stop at any moment (Ctrl-C saves first) and go on with "
@@ -228,12 +238,13 @@ def cmd_train(argv: list[str]) -> int:
     return 0
 
 
-def cmd_train_map(argv: list[str]) -> int:
+def _train_map_parser() -> argparse.ArgumentParser:
     from visualizer.listen.place import MapTrainConfig
 
     defaults = MapTrainConfig()
     p = argparse.ArgumentParser(
         prog="visualizer train-map",
+        epilog="Read next: docs/synesthesia.md.",
         description="Train the music map of a model: what the listener hears in, a place in the model's latent "
                     "space out, so that music that sounds alike looks alike (walk.mode = \"listen\"). The bundled "
                     "models have theirs; run this for your own. How it works: docs/synesthesia.md.")
@@ -244,7 +255,12 @@ def cmd_train_map(argv: list[str]) -> int:
                                  "shows look for it)")
     p.add_argument("--steps", type=int, default=defaults.steps)
     p.add_argument("--torch-device", dest="device", default="auto", help="auto, cpu, cuda or cuda:N")
-    args = p.parse_args(argv)
+    return p
+
+
+def cmd_train_map(argv: list[str]) -> int:
+    args = _train_map_parser().parse_args(argv)
+    from visualizer.listen.place import MapTrainConfig
     from visualizer.listen.training import train_model_map
 
     out = train_model_map(args.model, music=[Path(m) for m in args.music], out=Path(args.out) if args.out else None,
@@ -254,13 +270,18 @@ def cmd_train_map(argv: list[str]) -> int:
     return 0
 
 
-def cmd_sheet(argv: list[str]) -> int:
+def _sheet_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="visualizer sheet",
+        epilog="Read next: docs/benchmarks.md (the contact sheets we look at).",
                                 description="Save a contact sheet (grid of evenly spaced frames) of a video.")
     p.add_argument("video", help="video file, e.g. a render")
     p.add_argument("--out", "-o", help="PNG to write (default: beside the video)")
     p.add_argument("--count", type=int, default=12, help="number of frames")
-    args = p.parse_args(argv)
+    return p
+
+
+def cmd_sheet(argv: list[str]) -> int:
+    args = _sheet_parser().parse_args(argv)
     from visualizer.render.contact_sheet import contact_sheet
 
     video = Path(args.video)
@@ -271,9 +292,10 @@ def cmd_sheet(argv: list[str]) -> int:
     return 0
 
 
-def cmd_analyze(argv: list[str]) -> int:
+def _analyze_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="visualizer analyze",
+        epilog="Read next: docs/analysis.md (what it hears), docs/analysis-json.md (the JSON).",
         description="Run the streaming audio analyzer over a file, exactly as the live show would, and "
                     "print what it heard: onsets, tempo, beats and bars, and the listener's tags over time "
                     "(genre, mood, instruments). --json writes everything, per analysis frame too (schema: "
@@ -282,7 +304,11 @@ def cmd_analyze(argv: list[str]) -> int:
     p.add_argument("--json", help="write the full analysis as JSON to this file ('-' for standard output)")
     p.add_argument("--settings", "-s", help="TOML settings file; its [analysis] and [listen] tables are used")
     p.add_argument("--no-listen", action="store_true", help="skip the listener (its tags over time)")
-    args = p.parse_args(argv)
+    return p
+
+
+def cmd_analyze(argv: list[str]) -> int:
+    args = _analyze_parser().parse_args(argv)
     from visualizer.audio.report import analyse_file, check_json_output, summary, write_json
     from visualizer.settings import load_settings
 
@@ -300,15 +326,20 @@ def cmd_analyze(argv: list[str]) -> int:
     return 0
 
 
-def cmd_convert(argv: list[str]) -> int:
+def _convert_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="visualizer convert",
+        epilog="Read next: docs/models.md.",
         description="Convert a StyleGAN2 or StyleGAN3 network (an NVlabs stylegan2-ada-pytorch or stylegan3 "
                     "network-*.pkl, read without running any code from it, or a rosinality/stylegan2-pytorch .pt "
                     "checkpoint) to our safetensors format, which loads faster and safely anywhere.")
     p.add_argument("input", help="network pickle, rosinality .pt, or one of our StyleGAN .safetensors files")
     p.add_argument("output", help="the .safetensors file to write")
-    args = p.parse_args(argv)
+    return p
+
+
+def cmd_convert(argv: list[str]) -> int:
+    args = _convert_parser().parse_args(argv)
     from visualizer.models.io import convert_checkpoint
 
     out = convert_checkpoint(Path(args.input), Path(args.output))
@@ -316,6 +347,8 @@ def cmd_convert(argv: list[str]) -> int:
     return 0
 
 
+PARSERS = {"": _render_parser, "demo": _demo_parser, "train": _train_parser, "train-map": _train_map_parser,
+           "sheet": _sheet_parser, "analyze": _analyze_parser, "convert": _convert_parser}
 COMMANDS = {"demo": cmd_demo, "train": cmd_train, "train-map": cmd_train_map, "sheet": cmd_sheet,
             "analyze": cmd_analyze, "convert": cmd_convert}
 

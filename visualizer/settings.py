@@ -425,3 +425,55 @@ def to_toml(settings: Settings, *, comments: bool = True) -> str:
         text = "\n".join(line for line in text.splitlines() if not line.startswith("#")) + "\n"
     return text
 
+
+
+def _md_default(value: Any) -> str:
+    text = _toml_value(value)
+    return f"`{text}`" if text else ""
+
+
+def _md_rows(obj: Any) -> list[str]:
+    rows = []
+    for f in fields(obj):
+        meta = f.metadata
+        doc = meta.get("doc", "")
+        if meta.get("choices") and len(meta["choices"]) <= 12:
+            doc += " (" + ", ".join(f"`{c}`" for c in meta["choices"]) + ")"
+        lo, hi = meta.get("min"), meta.get("max")
+        if lo is not None and hi is not None:
+            doc += f"; {lo} to {hi}"
+        elif lo is not None or hi is not None:
+            doc += f"; at least {lo}" if lo is not None else f"; at most {hi}"
+        rows.append(f"| `{f.name}` | {_md_default(getattr(obj, f.name))} | {doc.replace('|', '/')} |")
+    return rows
+
+
+def to_markdown(settings: Settings | None = None) -> str:
+    """The settings reference (docs/settings.md): every table and key with its default and documentation,
+    made from this schema, so it says what ``--print-settings`` says."""
+    settings = settings or Settings()
+    out = ["# Settings reference", "",
+           "Generated from `visualizer/settings.py` by `visualizer --print-settings --format markdown`; "
+           "do not edit by hand (a test checks it is current). Write a settings file with every default "
+           "and these comments with `visualizer --print-settings > show.toml`; keys you leave out keep their "
+           "defaults, and a show reloads the file when it changes (docs/live.md).", ""]
+    for f in fields(settings):
+        value = getattr(settings, f.name)
+        head = ["| key | default | what it does |", "|---|---|---|"]
+        if f.name in LIST_TABLES:
+            item = LIST_TABLES[f.name]()
+            out += [f"## `[[{f.name}]]`", "", f.metadata["doc"][0].upper() + f.metadata["doc"][1:] + ". "
+                    f"Each entry: {type(item).__doc__.strip()}", "", *head, *_md_rows(item), ""]
+            if f.name == "mappings":
+                out += ["Sources (each 0..1):", "", *[f"- `{n}`: {d}" for n, d in SOURCE_DOCS.items()], "",
+                        "Targets: " + ", ".join(f"`{t}`" for t in UNIFORM_TARGETS + LATENT_TARGETS) + ".", ""]
+                out += ["The default list:", "", "```toml"]
+                for m in value:
+                    out += ["[[mappings]]"] + [f"{k.name} = {_toml_value(getattr(m, k.name))}" for k in fields(m)] + [""]
+                out += ["```", ""]
+            else:
+                out += ["Picture qualities: " + ", ".join(f"`{q}`" for q in QUALITIES) + ". Sources: an audio "
+                        "feature above or one of the listener's tags: " + ", ".join(f"`{t}`" for t in TAGS) + ".", ""]
+            continue
+        out += [f"## `[{f.name}]`", "", type(value).__doc__.strip(), "", *head, *_md_rows(value), ""]
+    return "\n".join(out).rstrip() + "\n"

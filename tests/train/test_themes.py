@@ -65,8 +65,12 @@ def test_near_empty_flames_are_dropped():
     speck = black.clone()
     speck[:, 30:33, 30:33] = 255
     assert not flame_is_visible(speck)
-    lit = torch.from_numpy(np.random.default_rng(0).integers(0, 255, (3, 64, 64), dtype=np.uint8))
-    assert flame_is_visible(lit)
+    grain = torch.from_numpy(np.random.default_rng(0).integers(0, 255, (3, 64, 64), dtype=np.uint8))
+    assert not flame_is_visible(grain), "an even fill of grain has no shapes"
+    yy, xx = torch.meshgrid(torch.arange(64), torch.arange(64), indexing="ij")
+    disc = ((yy - 32) ** 2 + (xx - 32) ** 2 < 20 ** 2).to(torch.uint8)
+    flame = (grain.float() * disc).to(torch.uint8)
+    assert flame_is_visible(flame)
 
 
 @pytest.mark.slow
