@@ -59,6 +59,7 @@ def main() -> None:
     latencies = np.array([f["presented"] - f["onset_capture"] for f in frames if f["onset_capture"]]) * 1000
     generator_fps = re.search(r"generator ([\d.]+) fps", err)
     device_ms = re.search(r"device latency ([\d.]+) ms", err)
+    listener = re.search(r"listener ([\d.]+) updates/s using ([\d.]+) % of a core", err)
     print(f"machine: {Path('/proc/sys/kernel/hostname').read_text().strip()}, window {args.window_size} on Xvfb "
           "(Mesa llvmpipe), PulseAudio null-sink microphone")
     print(f"{'measure':40s} {'value':>10s}")
@@ -79,6 +80,11 @@ def main() -> None:
     print(f"{'display fps (5th percentile frame)':40s} {1.0 / np.percentile(intervals, 95):10.1f}")
     if generator_fps:
         print(f"{'generator fps':40s} {float(generator_fps.group(1)):10.1f}")
+    if listener:
+        print(f"{'listener updates per second':40s} {float(listener.group(1)):10.2f}")
+        print(f"{'listener thread, % of one core':40s} {float(listener.group(2)):10.1f}")
+    else:
+        print("listener: not running (no music map for this model, or walk.mode = \"loop\")")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@
 Prints one table: the generator's frames/s at its native size (batch 1 and the render
 batch); the real-time factor (render wall time / audio duration) of a full render of the
 synthesised demo loop with the default settings, with the time spent in each stage; the
-same render with every frame generated (``render.inbetweens = 0``), in the same run; and
+same render with every frame generated (``render.inbetweens = 0``) and in loop mode (no listener,
+which shows what listening adds), in the same run; and
 how close the in-betweens come to the frames the generator would have drawn (PSNR at the
 generator's size). Start-up (imports, loading the model) is timed apart, not in the factor.
 """
@@ -92,10 +93,14 @@ def main() -> None:
 
     bars = max(1, round(args.seconds / 2.0))  # 120 BPM: one 4/4 bar is 2 s
     every_frame = settings.with_overrides(render={"inbetweens": 0})
+    loop = settings.with_overrides(walk={"mode": "loop"})
+    factors = {}
     with tempfile.TemporaryDirectory() as tmp:
         audio = write_wav(Path(tmp) / "track.wav", demo_loop(bars=bars), 44100)
-        for name, chosen in (("default", settings), ("every frame generated", every_frame)):
+        for name, chosen in (("default", settings), ("every frame generated", every_frame),
+                             ("walk.mode loop (no listener)", loop)):
             result = render_file(audio, Path(tmp) / "track.mp4", chosen, progress=False, generator=generator)
+            factors[name] = result.real_time_factor
             label = f"render {result.audio_duration_s:.0f}s @ {args.size}px {args.fps:g}fps, {name}"
             print(f"{label:48s}")
             print(f"{'  real-time factor':48s} {result.real_time_factor:10.3f}")
@@ -104,6 +109,7 @@ def main() -> None:
             for stage, seconds in result.stage_s.items():
                 print(f"{'  ' + stage + ' ms/frame':48s} {1000 * seconds / result.frames:10.2f}")
         scores = inbetween_psnr(generator, settings, audio)
+    print(f"{'listen mode over loop mode, render time':48s} {factors['default'] / factors['walk.mode loop (no listener)']:10.3f}")
     if len(scores):
         print(f"{'in-betweens vs generated frames, PSNR dB mean':48s} {scores.mean():10.1f}")
         print(f"{'  5th percentile / worst':48s} {np.percentile(scores, 5):5.1f} {scores.min():4.1f}")

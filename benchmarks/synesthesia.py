@@ -10,7 +10,8 @@ thumbnail and colour histograms, visualizer/listen/picture.py) is compared with:
 
 - repeat: mean picture distance between windows of the same style in different sections (another
   chorale, tempo, song) over that between windows of different styles; 1 means the picture ignores
-  the music; target <= 0.4. Windows in a section's first 5 s (the place is still arriving) are left out.
+  the music; target <= 0.4. A window's picture is the mean descriptor of the frames shown during
+  its 3 s (one every 0.5 s), as the sound is measured over those 3 s. Windows in a section's first 5 s (the place is still arriving) are left out.
 - chorus: the same for the chorus heard note for note again (same offset in the section).
 - agreement: Spearman correlation over window pairs of the picture distance with a sound distance
   that uses none of our analysis: librosa's MFCC means and spreads, chroma, spectral centroid, RMS
@@ -47,6 +48,8 @@ from visualizer.models import load_generator
 from visualizer.settings import Settings
 
 FPS = 30
+WINDOW_S = 3.0         # a window's sound and its pictures span the same 3 s (the listener's window)
+PICTURE_STEP_S = 0.5   # pictures averaged over a window: one every 0.5 s
 SKIP_S = 5.0
 MOTION_S = 10.0
 RECORDINGS_PACKAGE = "warzone2100-music"
@@ -80,12 +83,12 @@ def sound_descriptors(path: Path, times: np.ndarray) -> np.ndarray:
     y, sr = librosa.load(path, sr=22050, mono=True)
     rows = []
     for t in times:
-        w = y[max(0, int((t - 3) * sr)):int(t * sr)]
+        w = y[max(0, int((t - WINDOW_S) * sr)):int(t * sr)]
         mfcc = librosa.feature.mfcc(y=w, sr=sr, n_mfcc=13)
         chroma = librosa.feature.chroma_stft(y=w, sr=sr)
         centroid = librosa.feature.spectral_centroid(y=w, sr=sr).mean()
         rms = librosa.feature.rms(y=w).mean()
-        onsets = len(librosa.onset.onset_detect(y=w, sr=sr)) / 3.0
+        onsets = len(librosa.onset.onset_detect(y=w, sr=sr)) / WINDOW_S
         rows.append(np.concatenate([mfcc.mean(1), mfcc.std(1), chroma.mean(1),
                                     [np.log(centroid + 1), np.log(rms + 1e-6), onsets]]))
     return np.array(rows)
@@ -116,12 +119,14 @@ def pieces(variant: str, cache: Path) -> list[Piece]:
 
 
 def mapped(piece: Piece, settings: Settings, generator, follower) -> tuple[np.ndarray, np.ndarray]:
-    """(picture descriptors at the piece's windows [K, ...], thumbnails of the first MOTION_S at 30 fps)."""
+    """(picture descriptors of the piece's windows [K, ...], each the mean over the frames of its 3 s;
+    thumbnails of the first MOTION_S at 30 fps)."""
     clip = load_audio(piece.path)
     track = analyse_signal(clip.mono_at(settings.analysis.sample_rate), settings.analysis)
     music = hear_clip(clip, settings) if follower is not None else None
     plan = OfflineRenderer(settings, generator, follower).plan(track, frame_count(clip.duration_s, FPS), music)
-    idx = np.minimum((piece.times * FPS).astype(int) - 1, len(plan.latents) - 1)
+    back = np.arange(0.0, WINDOW_S, PICTURE_STEP_S)
+    idx = np.clip(((piece.times[:, None] - back[None]) * FPS).astype(int) - 1, 0, len(plan.latents) - 1).ravel()
     with torch.no_grad():
         desc = torch.cat([descriptor(generator(torch.from_numpy(plan.latents[idx[i:i + 16]])).float().cpu())
                           for i in range(0, len(idx), 16)]).numpy()
@@ -129,6 +134,7 @@ def mapped(piece: Piece, settings: Settings, generator, follower) -> tuple[np.nd
         thumbs = torch.cat([torch.nn.functional.adaptive_avg_pool2d(
             generator(torch.from_numpy(plan.latents[i:min(i + 16, n)])).float().cpu(), 64)
             for i in range(0, n, 16)]).numpy()
+    desc = desc.reshape(len(piece.times), len(back), -1).mean(1)  # the window's picture: what was shown meanwhile
     return desc, thumbs
 
 

@@ -141,13 +141,19 @@ class ListenSettings:
                                 "the 3 s before its update", lo=0.1, hi=10)
     smoothing_s: float = _opt(2.0, "how slowly the place follows what is heard (time constant, seconds); longer "
                                    "holds a section's picture steadier", lo=0, hi=60)
-    wander: float = _opt(0.25, "how far the picture roams around its place along the walk's keyframes (0 = it "
+    wander: float = _opt(0.05, "how far the picture roams around its place along the walk's keyframes (0 = it "
                                "stays, 1 = as far as loop mode goes)", lo=0, hi=1)
     map: str = _opt("", "music map file (relative paths start at the settings file's folder); empty: the bundled "
                         "model's own, or MODEL.map.safetensors beside a model file (visualizer train-map)")
     keyframes: list[str] = _opt([], "pictures (files or folders) that take over the place when what is heard lands near "
                                "them; --keyframes sets it too")
     keyframe_pull: float = _opt(0.8, "how fully the nearest keyframe picture takes over the place (0..1)", lo=0, hi=1)
+    sway: float = _opt(0.15, "how far the picture sways around its place, in the prior's standard deviations at full "
+                             "loudness: a motion on the beat that comes back, so the place still says what is "
+                             "heard (0 = none)", lo=0, hi=5)
+    sway_beats: float = _opt(1.0, "beats per sway cycle (at 120 BPM while the tempo is unknown)", lo=0.25, hi=64)
+    pulse_scale: float = _opt(0.25, "a pulse moves the picture this share of walk.pulse_strength in listen mode, so "
+                                   "a hit shakes the picture without carrying it away from its place", lo=0, hi=1)
 
 
 @dataclass(frozen=True)

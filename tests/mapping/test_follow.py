@@ -37,7 +37,7 @@ def pictures(generator, latents: np.ndarray) -> np.ndarray:
 
 
 def test_the_same_music_lands_in_the_same_place_and_other_music_elsewhere(generator):
-    settings = Settings().with_overrides(render={"fps": FPS}, listen={"wander": 0.0})
+    settings = Settings().with_overrides(render={"fps": FPS}, listen={"wander": 0.0, "sway": 0.0})
     drums = np.concatenate([drum_loop(10.0), pad_chords(10.0)])
     a = plan(drums, generator, settings)
     b = plan(drums, generator, settings)
@@ -66,3 +66,21 @@ def test_the_place_stays_on_the_prior(generator):
     radius = white.norm(dim=1) / np.sqrt(generator.latent_dim) / settings.walk.truncation
     spread = 3 / np.sqrt(2 * generator.latent_dim)
     assert ((radius > 1 - spread) & (radius < 1 + spread)).all(), radius
+
+
+def test_the_sway_moves_the_picture_and_comes_back_to_its_place(generator):
+    from visualizer.settings import from_dict, to_dict
+
+    data = to_dict(Settings().with_overrides(render={"fps": FPS}, listen={"wander": 0.0, "sway": 0.0}))
+    data["mappings"] = []
+    still = from_dict(data)
+    data["listen"]["sway"] = 0.5
+    swaying = from_dict(data)
+    audio = np.zeros(int(8 * SAMPLE_RATE), np.float32)  # silence: no tempo, so the sway's own 120 BPM
+    a, b = plan(audio, generator, still).latents, plan(audio, generator, swaying).latents
+    sway = (b - a).astype(np.float64)
+    # One cycle a beat at 120 BPM: 0.5 s = 5 frames; over whole cycles it cancels out.
+    cycles = sway[: len(sway) // 5 * 5]
+    size = np.linalg.norm(cycles, axis=1).mean()
+    assert size > 0.1 * np.linalg.norm(a, axis=1).mean()
+    assert np.linalg.norm(cycles.mean(0)) < 0.01 * size

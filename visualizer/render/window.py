@@ -347,6 +347,12 @@ class LiveWindow:
         fps = (len(times) - 1) / max(1e-9, times[-1] - times[0]) if len(times) > 1 else 0.0
         latency = f"{1000 * float(np.median(self._latencies)):.0f} ms" if self._latencies else "n/a"
         source = self.session.source
+        listener = self.session.listener
+        heard = ""
+        if listener is not None and listener.updates:
+            uptime = listener.updates * listener.update_s
+            heard = (f", listener {listener.updates / uptime:.2f} updates/s using "
+                     f"{100 * listener.seconds_busy / uptime:.1f} % of a core")
         return (f"live: display {fps:.1f} fps, generator {self.session.worker.fps:.1f} fps, "
                 f"median audio-to-photon latency {latency}, device latency {1000 * source.latency_s:.1f} ms, "
-                f"input overflows {source.stats.overflows}, window scaling {self.scale_filter}")
+                f"input overflows {source.stats.overflows}, window scaling {self.scale_filter}{heard}")
