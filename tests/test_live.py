@@ -50,8 +50,11 @@ def test_the_window_flashes_with_the_clicks_a_microphone_hears(tmp_path, virtual
     onsets = [i for i, f in enumerate(frames) if f["onset"] > 0]
     assert len(onsets) >= 0.8 * len(CLICKS), (len(onsets), len(CLICKS))
     brightness = np.array([f["brightness"] for f in frames])
-    brighter = [brightness[i] > np.median(brightness[max(0, i - 10):i]) + 15 for i in onsets if i >= 10]
-    assert np.mean(brighter) >= 0.8, brighter
+    # From 3 s on: before that the picture is still travelling to the place of what is heard (listen
+    # mode), and its own brightness changes as much as a flash.
+    settled = [i for i in onsets if i >= 10 and frames[i]["presented"] - frames[0]["presented"] > 3.0]
+    brighter = [brightness[i] > np.median(brightness[max(0, i - 10):i]) + 15 for i in settled]
+    assert len(settled) >= 0.5 * len(CLICKS) and np.mean(brighter) >= 0.8, brighter
     latencies = [f["presented"] - f["onset_capture"] for f in frames if f["onset_capture"]]
     assert 0 < np.median(latencies) < 0.5
     # Capture times are the clicks' own: they are as far apart as the clicks were played.
