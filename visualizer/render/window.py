@@ -243,10 +243,9 @@ class LiveWindow:
         from visualizer.listen.tags import TAGS
 
         best = np.argsort(state.tags)[::-1][:3]
-        uptime = max(1e-9, listener.updates * listener.update_s)
+        rate, share = listener.load()
         return ["hears " + ", ".join(f"{TAGS[i]} {state.tags[i]:.2f}" for i in best),
-                f"listener {listener.updates / uptime:.1f} updates/s, {100 * listener.seconds_busy / uptime:.0f} % "
-                "of a core"]
+                f"listener {rate:.1f} updates/s, {100 * share:.0f} % of a core"]
 
     @staticmethod
     def _tempo_line(features) -> str:
@@ -350,9 +349,8 @@ class LiveWindow:
         listener = self.session.listener
         heard = ""
         if listener is not None and listener.updates:
-            uptime = listener.updates * listener.update_s
-            heard = (f", listener {listener.updates / uptime:.2f} updates/s using "
-                     f"{100 * listener.seconds_busy / uptime:.1f} % of a core")
+            rate, share = listener.load()
+            heard = f", listener {rate:.2f} updates/s using {100 * share:.1f} % of a core"
         return (f"live: display {fps:.1f} fps, generator {self.session.worker.fps:.1f} fps, "
                 f"median audio-to-photon latency {latency}, device latency {1000 * source.latency_s:.1f} ms, "
                 f"input overflows {source.stats.overflows}, window scaling {self.scale_filter}{heard}")
