@@ -1,6 +1,7 @@
 """Does similar music look similar? The music map (walk.mode "listen") beside the keyframe loop ("loop").
 
     python benchmarks/synesthesia.py [--variant tuning|test] [--model cosmos] [--figures docs/]
+        [--set listen.sway=0.1 ...] [--modes listen] [--songs-only]
 
 Songs of the synesthesia set (benchmarks/synesthesia_set.py: sections in ten styles coming back
 within and across songs, verse-chorus shaped) and real recordings never heard in training (the
@@ -18,6 +19,9 @@ thumbnail and colour histograms, visualizer/listen/picture.py) is compared with:
   level and onset rate over the 3 s before, each standardised over the set; target >= 0.6.
 - motion: mean change between consecutive 30 fps frames (RMS on 64 px thumbnails, [-1, 1] scale),
   over the first 10 s of every piece; listen mode should keep at least half of loop mode's.
+
+--set SECTION.KEY=VALUE (repeatable) changes a setting of listen mode, for tuning runs; --modes
+runs only some modes; --songs-only leaves the recordings out (no "agree(real)").
 
 --figures DIR writes DIR/synesthesia-distances.png (picture distance against sound distance,
 both modes) and DIR/synesthesia-chorus.png (the first song's chorus heard three times, and its
@@ -102,7 +106,21 @@ class Piece:
     labels: list[tuple] | None    # per window (style, section index, offset in section) for the set's songs
 
 
-def pieces(variant: str, cache: Path) -> list[Piece]:
+def parse_set(items: list[str]) -> dict[str, dict]:
+    """``["listen.sway=0.1", ...]`` -> settings overrides ``{"listen": {"sway": 0.1}}`` (values as TOML)."""
+    import tomllib
+
+    out: dict[str, dict] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        section, dot, name = key.partition(".")
+        if not sep or not dot:
+            raise SystemExit(f"--set {item!r}: write SECTION.KEY=VALUE, e.g. listen.sway=0.1")
+        out.setdefault(section, {})[name] = tomllib.loads(f"v = {value}")["v"]
+    return out
+
+
+def pieces(variant: str, cache: Path, songs_only: bool = False) -> list[Piece]:
     root = synesthesia_set.default_dir(variant)
     out = []
     for song in synesthesia_set.build(root, variant):
@@ -113,7 +131,7 @@ def pieces(variant: str, cache: Path) -> list[Piece]:
                 times.append(t)
                 labels.append((sec["style"], k, round(t - sec["start_s"]), sec.get("chorale"), sec["bpm"]))
         out.append(Piece(song["file"], path, np.array(times), labels))
-    for path in recordings(cache):
+    for path in [] if songs_only else recordings(cache):
         out.append(Piece(path.stem, path, np.arange(4.0, RECORDING_S + 1e-6, 2.0), None))
     return out
 
@@ -206,14 +224,23 @@ def main() -> None:
     p.add_argument("--model", default=None, help="model (default: the bundled default)")
     p.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "visualizer")
     p.add_argument("--figures", type=Path)
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="a listen-mode setting to try (repeatable)")
+    p.add_argument("--modes", nargs="+", choices=("listen", "loop"), default=["listen", "loop"])
+    p.add_argument("--songs-only", action="store_true", help="leave the recordings out (faster tuning runs)")
     args = p.parse_args()
+    tried = parse_set(args.set)
     generator = load_generator(args.model, device="cpu")
-    all_pieces = pieces(args.variant, args.cache)
+    all_pieces = pieces(args.variant, args.cache, args.songs_only)
     sounds = {piece.name: sound_descriptors(piece.path, piece.times) for piece in all_pieces}
     results, chorus_frames = {}, {}
     start = time.perf_counter()
-    for mode in ("listen", "loop"):
-        settings = Settings().with_overrides(walk={"mode": mode}, model={"checkpoint": args.model or ""})
+    for mode in args.modes:
+        overrides = {"walk": {"mode": mode}, "model": {"checkpoint": args.model or ""}}
+        if mode == "listen":
+            for section, values in tried.items():
+                overrides[section] = {**overrides.get(section, {}), **values}
+        settings = Settings().with_overrides(**overrides)
         follower = place_follower(settings, generator)
         if mode == "listen" and follower is None:
             raise SystemExit(f"no music map for {args.model or 'the default model'}; train one with visualizer train-map")
@@ -232,13 +259,14 @@ def main() -> None:
         chorus_frames[mode] = to_uint8_images(generator(torch.from_numpy(plan.latents[picks])))
     model = Path(getattr(generator, "source", "")).name
     print(f"synesthesia | {args.variant} set + {RECORDINGS_PACKAGE} | model {model} | {cpu_name()} | "
-          f"{time.strftime('%Y-%m-%d')} | {time.perf_counter() - start:.0f} s")
+          f"{time.strftime('%Y-%m-%d')} | {time.perf_counter() - start:.0f} s" + (f" | {' '.join(args.set)}" if args.set else ""))
     print(f"{'mode':>8s} {'repeat':>7s} {'chorus':>7s} {'agree':>7s} {'agree(real)':>11s} {'motion':>7s}")
     for mode, r in results.items():
         print(f"{mode:>8s} {r['repeat']:7.3f} {r['chorus']:7.3f} {r['agreement']:7.3f} {r.get('agreement_real', 0):11.3f} "
               f"{r['motion']:7.4f}")
-    print(f"motion ratio listen / loop: {results['listen']['motion'] / results['loop']['motion']:.2f}")
-    if args.figures:
+    if len(results) == 2:
+        print(f"motion ratio listen / loop: {results['listen']['motion'] / results['loop']['motion']:.2f}")
+    if args.figures and len(results) == 2:
         figures(args.figures, results, chorus_frames)
         print(f"figures: {args.figures}/synesthesia-distances.png, synesthesia-chorus.png")
     print(json.dumps({m: {k: v for k, v in r.items() if not k.startswith("_")} for m, r in results.items()}))

@@ -92,3 +92,41 @@ def test_resume_refuses_other_files_with_a_reason(pool, tmp_path, tiny_checkpoin
     torch.save({"kind": "visualizer-train-state", "family": "stylegan2"}, other)
     with pytest.raises(ResumeError, match="stylegan2"):
         load_state(other, CFG)
+
+
+def test_a_compact_state_resumes_with_half_precision_weights_and_fresh_moments(pool, tmp_path):
+    run = new_run(TINY, CFG, "test")
+    for _ in range(2):
+        train_step(run, pool, CFG)
+    save_state(run, tmp_path / "full.pt", CFG)
+    save_state(run, tmp_path / "compact.pt", CFG, compact=True)
+    assert (tmp_path / "compact.pt").stat().st_size < 0.4 * (tmp_path / "full.pt").stat().st_size
+    resumed = load_state(tmp_path / "compact.pt", CFG)
+    assert resumed.step == 2 and resumed.opt_g.state_dict()["state"] == {}
+    for name in ("g", "d", "g_ema"):
+        for (key, a), b in zip(getattr(run, name).state_dict().items(), getattr(resumed, name).state_dict().values()):
+            assert b.dtype == a.dtype, key  # float32 again in memory
+            torch.testing.assert_close(b, a, atol=2e-3, rtol=1e-3)
+    losses = train_step(resumed, pool, CFG)
+    assert resumed.step == 3 and all(np.isfinite(v) for v in losses.values())
+
+
+def test_a_warm_start_takes_a_models_generator_and_its_step_count(pool, tmp_path):
+    from visualizer.train.session import warm_start
+
+    run = new_run(TINY, CFG, "test")
+    for _ in range(2):
+        train_step(run, pool, CFG)
+    path = tmp_path / "tiny.safetensors"
+    save_fastgan(path, shipped_generator(run), {"data": "test", "steps": 2, "minutes": 1.5, "cpu_hours": 0.05})
+    warm = warm_start(path, CFG, None)
+    assert (warm.data, warm.step, warm.cpu_hours) == ("test", 2, 0.05)
+    z = torch.randn(2, TINY.z_dim)
+    with torch.no_grad():
+        torch.testing.assert_close(warm.g_ema.eval()(z), shipped_generator(run)(z), atol=5e-3, rtol=0)
+    assert not states_equal(warm.d, run.d)  # the discriminator starts afresh
+    train_step(warm, pool, CFG)
+    with pytest.raises(ResumeError, match="not 'other'|not other"):
+        warm_start(path, CFG, "other")
+    with pytest.raises(ResumeError, match="not a FastGAN model"):
+        warm_start(tmp_path / "missing.pt", CFG, None)
