@@ -1,8 +1,9 @@
 #version 330
-// Post-processing of one generated frame: zoom, flowing warp, bicubic (or bilinear) upscale,
-// hue rotation, flash and vignette. Every effect is driven by a uniform the Mapper sets.
-// The loader defines BICUBIC, BLEND and GRAIN (0 or 1) after the #version line: compile-time
-// switches, because a software rasteriser runs both sides of a branch on a uniform.
+// Post-processing of one generated frame: fill of the output's shape, zoom, flowing warp, bicubic
+// (or bilinear) upscale, hue rotation, flash and vignette. Every effect is driven by a uniform the
+// Mapper sets. The loader defines BICUBIC, BLEND and GRAIN (0 or 1) and FIT (0 cover, 1 mirror,
+// 2 zoom-blur) after the #version line: compile-time switches, because a software rasteriser runs
+// both sides of a branch on a uniform.
 uniform sampler2D u_frame;     // newest generated image, RGB
 uniform sampler2D u_prev;      // the one before it (live mode blends the two)
 uniform float u_mix;           // 1 = only u_frame; below 1 fades in from u_prev
@@ -15,6 +16,7 @@ uniform float u_warp;          // distortion strength, 0 = none
 uniform mat3 u_hue_matrix;     // hue rotation: RGB -> YIQ, rotate I/Q, -> RGB (built on the CPU)
 uniform float u_vignette;      // corner darkening 0..1
 uniform float u_grain;         // film grain amplitude, 0 = none
+uniform float u_aspect;        // output width / height; the generated picture is square
 
 in vec2 v_uv;
 out vec4 f_color;
@@ -67,14 +69,21 @@ float hash(vec2 p) {
     return fract((p.x + p.y) * p.x);
 }
 
-void main() {
-    vec2 uv = 0.5 + (v_uv - 0.5) / max(u_zoom, 1e-3);
-    uv += u_warp * 0.03 * vec2(sin(uv.y * 9.0 + u_time * 1.3), cos(uv.x * 7.0 - u_time * 1.1));
-    vec3 color = sample_frame(u_frame, mirror(uv));
-#if BLEND
-    // A generator slower than the display: cross-fade so motion stays smooth.
-    color = mix(sample_frame(u_prev, mirror(uv)), color, u_mix);
+#if FIT == 2
+// The frame's blurred, enlarged copy behind the sides, dimmed: its 16 px mip level.
+vec3 backdrop(sampler2D image, vec2 uv) {
+    // Two taps a few texels of the 16 px level apart hide that level's bilinear diamonds.
+    vec2 d = vec2(0.02, -0.02);
+    return (textureLod(image, uv + d, 4.0).rgb + textureLod(image, uv - d, 4.0).rgb) * 0.275;
+}
 #endif
+
+vec3 picture(sampler2D image, vec2 uv) {
+    return sample_frame(image, mirror(uv));
+}
+
+// Hue, flash, grain and vignette, on every pixel of the output.
+vec3 finish(vec3 color) {
     color = u_hue_matrix * color;
     color += u_flash * u_flash_color;
 #if GRAIN
@@ -82,5 +91,38 @@ void main() {
 #endif
     float r = length(v_uv - 0.5) * 1.4142;
     color *= 1.0 - u_vignette * smoothstep(0.4, 1.0, r);
-    f_color = vec4(clamp(color, 0.0, 1.0), 1.0);
+    return clamp(color, 0.0, 1.0);
 }
+
+void main() {
+    // Output position in units of the output's height, centred: the square picture spans [-0.5, 0.5]
+    // of the longer side (cover: it fills the output, the rest is cropped) or of the shorter one.
+    vec2 p = (v_uv - 0.5) * vec2(u_aspect, 1.0);
+#if FIT == 0
+    p /= max(u_aspect, 1.0);
+#else
+    p /= min(u_aspect, 1.0);
+#endif
+    vec2 uv = 0.5 + p / max(u_zoom, 1e-3);
+    uv += u_warp * 0.03 * vec2(sin(uv.y * 9.0 + u_time * 1.3), cos(uv.x * 7.0 - u_time * 1.1));
+#if FIT == 2
+    // Beyond the picture's own square: the copy enlarged to cover the output, blurred and dimmed
+    // (one side or the other per pixel, so a rasteriser that shades in blocks pays for one).
+    if (max(abs(uv.x - 0.5), abs(uv.y - 0.5)) > 0.5) {
+        vec2 cover = 0.5 + (v_uv - 0.5) * vec2(u_aspect, 1.0) / max(u_aspect, 1.0) / 1.1;
+        vec3 color = backdrop(u_frame, cover);
+#if BLEND
+        color = mix(backdrop(u_prev, cover), color, u_mix);
+#endif
+        f_color = vec4(finish(color), 1.0);
+        return;
+    }
+#endif
+    vec3 color = picture(u_frame, uv);
+#if BLEND
+    // A generator slower than the display: cross-fade so motion stays smooth.
+    color = mix(picture(u_prev, uv), color, u_mix);
+#endif
+    f_color = vec4(finish(color), 1.0);
+}
+

@@ -93,6 +93,51 @@ def test_a_bad_window_size_names_the_option_typed(args, words):
     assert_one_line_error(run("--input", "mic", *args), *words)
 
 
+@pytest.mark.parametrize("args, words", [
+    (["--size", "0x5"], ["--size 0x5", "out of range", "1920x1080"]),
+    (["--size", "100x"], ["--size '100x'", "not WxH"]),
+    (["--size", "5000"], ["--size 5000", "out of range"]),
+])
+def test_a_bad_video_size_is_one_line(tmp_path, wav, args, words):
+    assert_one_line_error(run("--input", wav, "--output", tmp_path / "out.mp4", *args), *words)
+    assert not (tmp_path / "out.mp4").exists()
+
+
+def test_a_too_small_side_in_the_settings_file_is_one_line(tmp_path, wav):
+    (tmp_path / "s.toml").write_text("[render]\nwidth = 5\n")
+    assert_one_line_error(run("--input", wav, "--output", tmp_path / "out.mp4", "--settings", tmp_path / "s.toml"),
+                          "render.width 5", "16 pixels or more")
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--start", "0:05"], ["--start 0:05.0 is after the end of the song (0:01.0)"]),
+    (["--start", "0.5", "--end", "0.2"], ["--end 0:00.2 is not after --start 0:00.5"]),
+    (["--start", "1:x"], ["--start", "'1:x' is not a time"]),
+])
+def test_a_bad_section_is_one_line(tmp_path, wav, args, words):
+    assert_one_line_error(run("--input", wav, "--output", tmp_path / "out.mp4", *args), *words)
+    assert not (tmp_path / "out.mp4").exists()
+
+
+def test_a_preview_of_a_section_is_small_short_and_quick(tmp_path, wav):
+    out = tmp_path / "preview.mp4"
+    proc = run("--input", wav, "--output", out, "--size", "1920x1080", "--preview", "--start", "0.25", "--end", "0.75",
+               "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    with av.open(str(out)) as c:
+        video = c.streams.video[0]
+        assert (video.codec_context.width, video.codec_context.height) == (384, 216)
+        assert video.frames == 7 and float(video.average_rate) == 15  # frames round(0.25 x 15) to round(0.75 x 15)
+
+
+def test_size_wxh_renders_a_video_of_that_shape(tmp_path, wav):
+    out = tmp_path / "wide.mp4"
+    proc = run("--input", wav, "--output", out, "--size", "64x36", "--fps", "10", "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    with av.open(str(out)) as c:
+        assert (c.streams.video[0].codec_context.width, c.streams.video[0].codec_context.height) == (64, 36)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("rate, channels", [(8000, 1), (96000, 2), (44100, 6), (22050, 3)])
 def test_any_rate_and_channel_count_renders(tmp_path, rate, channels):

@@ -21,9 +21,10 @@ def generator():
     return load_generator(None, device="cpu")
 
 
-def frames(path):
+def frames(path, step: int = 1):
+    """Decoded frames [H, W, 3]; ``step`` keeps every step-th pixel each way (big frames)."""
     with av.open(str(path)) as c:
-        return [f.to_ndarray(format="rgb24") for f in c.decode(c.streams.video[0])]
+        return [f.to_ndarray(format="rgb24")[::step, ::step] for f in c.decode(c.streams.video[0])]
 
 
 def frame_brightness(path):
@@ -31,17 +32,23 @@ def frame_brightness(path):
         return np.array([f.to_ndarray(format="rgb24").mean() for f in c.decode(c.streams.video[0])])
 
 
-def test_every_click_flashes_in_its_own_frame(tmp_path, click_wav, generator):
+@pytest.mark.parametrize("size", [(96, 96), (1920, 1080), (1080, 1920)], ids=["square", "16x9", "9x16"])
+def test_every_click_flashes_in_its_own_frame(tmp_path, click_wav, generator, size):
     """Render with and without the flash mapping: the difference is the flash alone, whatever the picture."""
     fps = 30
-    settings = Settings().with_overrides(render={"size": 96, "fps": fps})
+    settings = Settings().with_overrides(render={"width": size[0], "height": size[1], "fps": fps})
     data = to_dict(settings)
     data["mappings"] = [m for m in data["mappings"] if m["target"] != "flash"]
     dark = from_dict(data)
     result = render_file(click_wav, tmp_path / "flash.mp4", settings, progress=False, generator=generator)
     render_file(click_wav, tmp_path / "plain.mp4", dark, progress=False, generator=generator)
-    lit, plain = frames(tmp_path / "flash.mp4"), frames(tmp_path / "plain.mp4")
+    step = max(1, min(size) // 96)
+    lit, plain = frames(tmp_path / "flash.mp4", step), frames(tmp_path / "plain.mp4", step)
     assert len(lit) == len(plain) == result.frames == 6 * fps
+    with av.open(str(tmp_path / "flash.mp4")) as c:
+        video, audio = c.streams.video[0], c.streams.audio[0]
+        assert (video.codec_context.width, video.codec_context.height) == size
+        assert abs(float(audio.duration * audio.time_base) - load_audio(click_wav).duration_s) < 0.05
     # How much brighter each frame is with the flash; the 90th percentile ignores pixels already at white.
     gain = np.array([np.percentile(a.astype(int) - b.astype(int), 90) for a, b in zip(lit, plain)])
     peaks = [k for k in range(len(gain)) if gain[k] > 25 and gain[k] >= gain[max(0, k - 1)]
@@ -115,3 +122,19 @@ def test_inbetweens_look_like_the_frames_they_stand_in_for(click_wav, generator)
             blend = cross_fade(exact[a], exact[b], (k - a) / (b - a)).astype(float)
             worst = min(worst, 10 * np.log10(255 ** 2 / max(np.mean((blend - exact[k]) ** 2), 1e-10)))
     assert worst > 32, worst  # dB
+
+
+def test_a_section_is_frame_for_frame_the_same_part_of_the_whole_render(tmp_path, generator):
+    audio = write_wav(tmp_path / "loop.wav", demo_loop(bars=2), 44100)
+    settings = Settings().with_overrides(render={"size": 64, "fps": 20, "crf": 0})  # lossless: frames compare exactly
+    whole = render_file(audio, tmp_path / "whole.mp4", settings, progress=False, generator=generator)
+    part = render_file(audio, tmp_path / "part.mp4", settings, progress=False, generator=generator,
+                       start_s=1.03, end_s=2.5)
+    assert (whole.frames, part.frames) == (80, 29)  # frames 21..49: round(1.03 x 20) to round(2.5 x 20)
+    assert part.generated < whole.generated
+    all_frames, section = frames(tmp_path / "whole.mp4"), frames(tmp_path / "part.mp4")
+    assert len(section) == 29
+    for k, frame in enumerate(section):
+        assert np.array_equal(frame, all_frames[21 + k]), k
+    with av.open(str(tmp_path / "part.mp4")) as c:
+        assert abs(float(c.streams.audio[0].duration * c.streams.audio[0].time_base) - 29 / 20) < 0.05

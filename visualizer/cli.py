@@ -1,6 +1,6 @@
 """Command line: parses arguments and calls the library. No behaviour lives here.
 
-    visualizer --input song.mp3 --output song.mp4 [--settings my.toml] [--size 512] [--fps 30] [--seed 7]
+    visualizer --input song.mp3 --output song.mp4 [--settings my.toml] [--size 512|1920x1080] [--fps 30] [--seed 7]
     visualizer demo [--output demo.mp4]
     visualizer train [--family fastgan] [--data flames|cosmos|FOLDER] [--minutes 60] [--resume STATE]
     visualizer sheet video.mp4 [--out sheet.png]
@@ -19,7 +19,7 @@ from visualizer.errors import UserError
 
 
 def _render_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="visualizer",
         description="Audio-reactive visuals from a neural image generator: --input song.mp3 --output song.mp4 "
                     "renders a video, --input mic runs a live show.",
@@ -52,7 +52,8 @@ def _render_parser() -> argparse.ArgumentParser:
 
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--settings", "-s", help="TOML settings file (see --print-settings)")
-    p.add_argument("--size", help="video: width and height in pixels (render.size); live: window WxH")
+    p.add_argument("--size", help="video: WxH in pixels (e.g. 1920x1080, 1080x1920), or one number for a square "
+                                  "one (render.size); live: the window's WxH")
     p.add_argument("--fps", type=float, help="video frame rate (render.fps)")
     p.add_argument("--seed", type=int, help="keyframe seed (render.seed)")
     p.add_argument("--model", help="generator checkpoint (model.checkpoint); default: the bundled model")
@@ -61,7 +62,33 @@ def _add_common(p: argparse.ArgumentParser) -> None:
                                                   "near one, it takes over (listen.keyframes)")
     p.add_argument("--walk", choices=["listen", "loop"], help="walk.mode: listen (the music places the picture) or "
                                                               "loop (a keyframe loop, as before)")
+    p.add_argument("--start", type=_clock, help="video: render from this time of the song (90, 1:30 or 0:01:30.5); "
+                                                "the picture is the same as at that time of the whole render")
+    p.add_argument("--end", type=_clock, help="video: render up to this time of the song")
+    p.add_argument("--preview", action="store_true", help="video: a quick look at the settings: at most 384 px a "
+                                                          "side and 15 frames/s")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a mistake told in one line (the usage is one --help away)."""
+
+    def error(self, message: str):
+        self.exit(2, f"visualizer: error: {message} (see {self.prog} --help)\n")
+
+
+def _clock(text: str) -> float:
+    """Seconds from "90", "1:30" or "1:02:03.5" (argparse type: a bad one is one line naming the option)."""
+    try:
+        parts = [float(p) for p in text.split(":")]
+        if not 1 <= len(parts) <= 3 or any(p < 0 for p in parts) or any(p >= 60 for p in parts[1:]):
+            raise ValueError
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a time; write seconds (90) or m:ss (1:30)") from None
+    seconds = 0.0
+    for p in parts:
+        seconds = seconds * 60 + p
+    return seconds
 
 
 def _window_size(text: str, option: str = "--window-size") -> tuple[int, int]:
@@ -75,8 +102,19 @@ def _window_size(text: str, option: str = "--window-size") -> tuple[int, int]:
     return w, h
 
 
+def _video_size(text: str) -> tuple[int, int]:
+    """(width, height) of a video from --size "WxH"."""
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise UserError(f"--size {text!r} is not WxH, e.g. 1920x1080 (or one number for a square video)") from None
+    if not (16 <= w <= 7680 and 16 <= h <= 7680):
+        raise UserError(f"--size {text} is out of range: each side 16..7680 pixels, e.g. 1920x1080 or 1080x1920")
+    return w, h
+
+
 def _is_window_size(size: str | None) -> bool:
-    """--size WxH names a live window; a plain number is the square video's side."""
+    """--size WxH: a video of that shape, or the live window's size; a plain number is a square video's side."""
     return bool(size) and "x" in size.lower()
 
 
@@ -84,14 +122,24 @@ def _settings(args: argparse.Namespace):
     from visualizer.settings import load_settings
 
     settings = load_settings(args.settings)
-    size = None
-    if args.size and not _is_window_size(args.size):
+    render = {"fps": args.fps, "seed": args.seed}
+    if _is_window_size(args.size):
+        w, h = _video_size(args.size)
+        render.update(width=w, height=h)
+    elif args.size:
         try:
-            size = int(args.size)
+            render.update(size=int(args.size), width=0, height=0)
         except ValueError:
-            raise UserError(f"--size {args.size!r} is not a number of pixels (or WxH for the live window)") from None
+            raise UserError(f"--size {args.size!r} is not a number of pixels, nor WxH such as 1920x1080") from None
+        if not 16 <= render["size"] <= 4096:
+            raise UserError(f"--size {args.size} is out of range: give 16..4096 pixels, or WxH such as 1920x1080")
+    settings = settings.with_overrides(render=render)
+    if getattr(args, "preview", False):
+        w, h = settings.render.frame_size()
+        scale = min(1.0, 384 / max(w, h))
+        settings = settings.with_overrides(render={"width": max(16, round(w * scale)), "height": max(16, round(h * scale)),
+                                                   "fps": min(15.0, settings.render.fps)})
     return settings.with_overrides(
-        render={"size": size, "fps": args.fps, "seed": args.seed},
         model={"checkpoint": args.model, "device": args.device},
         walk={"mode": args.walk}, listen={"keyframes": args.keyframes},
     )
@@ -129,17 +177,16 @@ def cmd_render(argv: list[str]) -> int:
                  size=size, fullscreen=args.fullscreen, screen=args.screen,
                  duration_s=args.duration, frame_log=args.frame_log, hud=args.hud)
         return 0
-    if _is_window_size(args.size):
-        raise UserError(f"--size {args.size}: videos are square, give one number such as --size 512")
     from visualizer.engine import render_file
 
-    result = render_file(args.input, args.output, settings, progress=False if args.quiet else None)
+    result = render_file(args.input, args.output, settings, progress=False if args.quiet else None,
+                         start_s=args.start, end_s=args.end)
     _report(result)
     return 0
 
 
 def _demo_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="visualizer demo",
+    p = _Parser(prog="visualizer demo",
         epilog="Read next: README.md (the three uses), docs/settings.md.",
                                 description="Synthesise the demo loop and render it with the bundled model.")
     p.add_argument("--output", "-o", default="demo.mp4", help="video to write (default demo.mp4)")
@@ -157,7 +204,8 @@ def cmd_demo(argv: list[str]) -> int:
     output = check_output_path(args.output)
     audio = write_wav(output.with_suffix(".wav"), demo_loop(bars=args.bars), 44100)
     print(f"wrote demo audio {audio}", file=sys.stderr)
-    result = render_file(audio, output, _settings(args), progress=False if args.quiet else None)
+    result = render_file(audio, output, _settings(args), progress=False if args.quiet else None,
+                         start_s=args.start, end_s=args.end)
     _report(result)
     return 0
 
@@ -167,7 +215,7 @@ def _train_parser() -> argparse.ArgumentParser:
     from visualizer.train.themes import THEMES
 
     defaults = GANTrainConfig()
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="visualizer train",
         epilog="Read next: docs/models.md (training, bundled models, bringing your own).",
         description="Train a generator on a picture theme rebuilt from Debian packages (cosmos: Stellarium's "
@@ -187,6 +235,10 @@ def _train_parser() -> argparse.ArgumentParser:
     p.add_argument("--minutes", type=float, default=defaults.minutes, help="training time budget of this run")
     p.add_argument("--steps", type=int, default=0, help="stop after this many steps in all (0: the time budget)")
     p.add_argument("--resume", help="a training state to continue (fastgan; written by an earlier run)")
+    p.add_argument("--init", help="fastgan: start a new run from a trained model (.safetensors): its generator "
+                                  "goes on learning, the discriminator starts afresh")
+    p.add_argument("--compact-state", help="fastgan: at the end also write a compact copy of the state here (float16, "
+                                           "no optimiser moments, ~1/6 the size; --resume takes it)")
     p.add_argument("--state", help="where this run keeps its training state (default: beside the cache, or the "
                                    "--resume file)")
     p.add_argument("--checkpoint-minutes", type=float, default=defaults.checkpoint_minutes,
@@ -234,7 +286,8 @@ def cmd_train(argv: list[str]) -> int:
     cfg = GANTrainConfig(**{k: v for k, v in given.items() if v is not None})
     train_fastgan(args.data, cfg, out=Path(args.out) if args.out else None, cache=Path(args.cache),
                   state=Path(args.state) if args.state else None, resume=Path(args.resume) if args.resume else None,
-                  log=log, model_cfg=model_cfg)
+                  log=log, model_cfg=model_cfg, init=Path(args.init) if args.init else None,
+                  compact_state=Path(args.compact_state) if args.compact_state else None)
     return 0
 
 
@@ -242,7 +295,7 @@ def _train_map_parser() -> argparse.ArgumentParser:
     from visualizer.listen.place import MapTrainConfig
 
     defaults = MapTrainConfig()
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="visualizer train-map",
         epilog="Read next: docs/synesthesia.md.",
         description="Train the music map of a model: what the listener hears in, a place in the model's latent "
@@ -271,7 +324,7 @@ def cmd_train_map(argv: list[str]) -> int:
 
 
 def _sheet_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="visualizer sheet",
+    p = _Parser(prog="visualizer sheet",
         epilog="Read next: docs/benchmarks.md (the contact sheets we look at).",
                                 description="Save a contact sheet (grid of evenly spaced frames) of a video.")
     p.add_argument("video", help="video file, e.g. a render")
@@ -293,7 +346,7 @@ def cmd_sheet(argv: list[str]) -> int:
 
 
 def _analyze_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="visualizer analyze",
         epilog="Read next: docs/analysis.md (what it hears), docs/analysis-json.md (the JSON).",
         description="Run the streaming audio analyzer over a file, exactly as the live show would, and "
@@ -327,7 +380,7 @@ def cmd_analyze(argv: list[str]) -> int:
 
 
 def _convert_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="visualizer convert",
         epilog="Read next: docs/models.md.",
         description="Convert a StyleGAN2 or StyleGAN3 network (an NVlabs stylegan2-ada-pytorch or stylegan3 "

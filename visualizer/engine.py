@@ -21,6 +21,7 @@ import torch
 from visualizer.audio.analyzer import analyse_signal
 from visualizer.audio.features import FeatureTrack
 from visualizer.audio.sources import AudioClip, load_audio
+from visualizer.errors import UserError
 from visualizer.listen.listener import MusicTrack
 from visualizer.mapping.follow import PlaceFollower
 from visualizer.mapping.mapper import Mapper, Uniforms
@@ -114,10 +115,12 @@ def build_mapper(settings: Settings, generator: Generator, keyframes: Keyframes,
 
 
 def hear_clip(clip: AudioClip, settings: Settings) -> MusicTrack:
-    """The listener over a whole clip, on the live schedule (``listen.update_s``), on all cores."""
+    """The listener over a whole clip, on the live schedule (``listen.update_s``), on one core."""
     from visualizer.listen.listener import Listener, to_listener_rate
 
-    return Listener.bundled().track(to_listener_rate(clip.mono(), clip.sample_rate), settings.listen.update_s)
+    # musicnn's small convolutions split badly across threads: on two cores a 30 s clip took
+    # 4.5 s on both and 2.6 s on one (docs/benchmarks.md).
+    return Listener.bundled(threads=1).track(to_listener_rate(clip.mono(), clip.sample_rate), settings.listen.update_s)
 
 
 class OfflineRenderer:
@@ -155,9 +158,14 @@ class OfflineRenderer:
         keys = key_frames(path, max_inbetweens=s.render.inbetweens, tolerance=s.render.inbetween_tolerance)
         return FramePlan(latents=latents, uniforms=uniforms, noise=noise, keys=keys)
 
-    def render(self, clip: AudioClip, output: Path,
-               on_frames: Callable[[int], None] = lambda n: None) -> RenderResult:
-        """Render ``clip`` to ``output``; ``on_frames(n)`` is called after every ``n`` frames written."""
+    def render(self, clip: AudioClip, output: Path, on_frames: Callable[[int], None] = lambda n: None,
+               section: tuple[int, int] | None = None) -> RenderResult:
+        """Render ``clip`` to ``output``; ``on_frames(n)`` is called after every ``n`` frames written.
+
+        ``section`` (first, end) renders only video frames first..end-1 of the whole song's render,
+        with the audio of that span: the song is still analysed, heard and mapped from its start,
+        and the generator gets the same batches, so the frames are those of the full render.
+        """
         s = self.settings
         stages = dict.fromkeys(("analysis", "listening", "mapping", "generator", "compositor", "encoder", "waiting"),
                                0.0)
@@ -176,8 +184,14 @@ class OfflineRenderer:
         frames = frame_count(clip.duration_s, s.render.fps)
         plan = self.plan(track, frames, music)
         lap("mapping")
-        size = (s.render.size, s.render.size)
+        size = s.render.frame_size()
         batches = [plan.keys[i:i + s.render.batch] for i in range(0, len(plan.keys), s.render.batch)]
+        first, end = section or (0, frames)
+        # The generated frames either side of the section (its in-betweens fade between them), in
+        # the full render's batches; frames outside it are left out of the video.
+        lo, hi = plan.keys[plan.keys <= first].max(), plan.keys[plan.keys >= end - 1].min()
+        batches = [b for b in batches if b[-1] >= lo and b[0] <= hi]
+        audio = clip if section is None else clip.trimmed(first / s.render.fps, end / s.render.fps)
 
         def generate(keys: np.ndarray) -> np.ndarray:
             t0 = time.perf_counter()
@@ -186,7 +200,7 @@ class OfflineRenderer:
             stages["generator"] += time.perf_counter() - t0
             return images
 
-        compositor = Compositor(size)
+        compositor = Compositor(size, fit=s.effects.fit)
         # Three stages overlap: the generator works one batch ahead in its own thread, the main
         # thread (which owns the OpenGL context) blends in-betweens and shades, and the encoder
         # takes finished frames in a third; torch and FFmpeg release the GIL while they work.
@@ -201,6 +215,8 @@ class OfflineRenderer:
             stages["encoder"] += time.perf_counter() - t0
 
         def show(writer: VideoWriter, image: np.ndarray, k: int) -> None:
+            if not first <= k < end:
+                return
             compositor.draw(image, plan.uniforms[k].as_dict())
             pending.append(encoder.submit(encode, writer, compositor.read()))
             lap("compositor")
@@ -209,11 +225,11 @@ class OfflineRenderer:
             lap("waiting")
 
         try:
-            with VideoWriter(output, size, s.render.fps, clip, crf=s.render.crf, preset=s.render.preset,
+            with VideoWriter(output, size, s.render.fps, audio, crf=s.render.crf, preset=s.render.preset,
                              threads=s.render.encoder_threads,
                              audio_bitrate_kbps=s.render.audio_bitrate_kbps) as writer:
                 ahead = pool.submit(generate, batches[0])
-                last_key, last_image = -1, None
+                last_key, last_image = int(batches[0][0]) - 1, None
                 for i, keys in enumerate(batches):
                     images = ahead.result()
                     lap("waiting")
@@ -221,10 +237,10 @@ class OfflineRenderer:
                         ahead = pool.submit(generate, batches[i + 1])
                     shown = 0
                     for key, image in zip(keys.tolist(), images):
-                        for k in range(last_key + 1, key):
+                        for k in range(max(last_key + 1, first), min(key, end)):
                             show(writer, cross_fade(last_image, image, (k - last_key) / (key - last_key)), k)
                         show(writer, image, key)
-                        shown += key - last_key
+                        shown += max(0, min(key + 1, end) - max(last_key + 1, first))
                         last_key, last_image = key, image
                     on_frames(shown)
                 while pending:
@@ -235,18 +251,47 @@ class OfflineRenderer:
                 jobs.shutdown(wait=True, cancel_futures=True)
             compositor.release()
         lap("encoder")  # flushing the encoders on close
-        return RenderResult(path=Path(output), frames=frames, audio_duration_s=clip.duration_s,
-                            wall_s=time.perf_counter() - start, stage_s=stages, generated=len(plan.keys))
+        generated = int(sum(len(b) for b in batches))
+        return RenderResult(path=Path(output), frames=end - first, audio_duration_s=audio.duration_s,
+                            wall_s=time.perf_counter() - start, stage_s=stages, generated=generated)
+
+
+def clock_time(seconds: float) -> str:
+    """Seconds as m:ss.s (or h:mm:ss.s), as users write them."""
+    m, sec = divmod(max(0.0, seconds), 60.0)
+    h, m = divmod(int(m), 60)
+    return f"{h}:{m:02d}:{sec:04.1f}" if h else f"{m}:{sec:04.1f}"
+
+
+def section_frames(duration_s: float, fps: float, start_s: float | None, end_s: float | None) -> tuple[int, int] | None:
+    """Video frames (first, end) of ``--start``/``--end`` in a song of ``duration_s``; None for all of it;
+    a UserError for a start after the end of the song or an end before the start."""
+    if start_s is None and end_s is None:
+        return None
+    frames = frame_count(duration_s, fps)
+    start_s = start_s or 0.0
+    if start_s >= duration_s:
+        raise UserError(f"--start {clock_time(start_s)} is after the end of the song ({clock_time(duration_s)}); "
+                        "give an earlier start")
+    if end_s is not None and end_s <= start_s:
+        raise UserError(f"--end {clock_time(end_s)} is not after --start {clock_time(start_s)}; give a later end")
+    first = min(frames - 1, int(round(start_s * fps)))
+    end = frames if end_s is None else max(first + 1, min(frames, int(round(end_s * fps))))
+    return first, end
 
 
 def render_file(input_path: str | Path, output_path: str | Path, settings: Settings, *,
-                progress: bool | None = None, generator: Generator | None = None) -> RenderResult:
+                progress: bool | None = None, generator: Generator | None = None,
+                start_s: float | None = None, end_s: float | None = None) -> RenderResult:
     """Render an audio file to a video: checks the output first, then loads, renders and muxes.
 
-    ``progress`` shows a progress bar with ETA on stderr (default: when stderr is a terminal).
+    ``progress`` shows a progress bar with ETA on stderr (default: when stderr is a terminal);
+    ``start_s``/``end_s`` render only that part of the song, frame for frame as in the whole render.
     """
     output = check_output_path(output_path)
+    settings.render.frame_size()  # a bad size is told before the song is loaded
     clip = load_audio(input_path)
+    section = section_frames(clip.duration_s, settings.render.fps, start_s, end_s)
     if generator is None:
         generator = load_generator(settings.model.checkpoint or None, device=settings.model.device)
         apply_model_settings(generator, settings)
@@ -255,6 +300,6 @@ def render_file(input_path: str | Path, output_path: str | Path, settings: Setti
     show = sys.stderr.isatty() if progress is None else progress
     from tqdm import tqdm
 
-    total = frame_count(clip.duration_s, settings.render.fps)
-    with tqdm(total=total, unit="frame", disable=not show, desc=Path(output).name, file=sys.stderr) as bar:
-        return renderer.render(clip, output, on_frames=bar.update)
+    first, end = section or (0, frame_count(clip.duration_s, settings.render.fps))
+    with tqdm(total=end - first, unit="frame", disable=not show, desc=Path(output).name, file=sys.stderr) as bar:
+        return renderer.render(clip, output, on_frames=bar.update, section=section)

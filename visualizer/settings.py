@@ -60,11 +60,18 @@ def _opt(default: Any, doc: str, *, lo: float | None = None, hi: float | None = 
     return field(default=default, metadata=meta)
 
 
+FITS = ("cover", "mirror", "zoom-blur")
+
+
 @dataclass(frozen=True)
 class RenderSettings:
     """Offline rendering to a video file."""
 
-    size: int = _opt(512, "output width and height in pixels", lo=16, hi=4096)
+    size: int = _opt(512, "output width and height in pixels of a square video (when width and height are 0)",
+                     lo=16, hi=4096)
+    width: int = _opt(0, "video width in pixels (--size WxH); 0 = render.size", lo=0, hi=7680)
+    height: int = _opt(0, "video height in pixels; 0 = render.size; effects.fit says how the square picture "
+                          "fills a frame of another shape", lo=0, hi=7680)
     fps: float = _opt(30.0, "video frame rate in frames per second", lo=1, hi=240)
     seed: int = _opt(7, "seed for the keyframe latents; same seed, same video", lo=0)
     batch: int = _opt(8, "frames per generator call when rendering offline", lo=1, hi=256)
@@ -83,6 +90,14 @@ class RenderSettings:
     encoder_threads: int = _opt(0, "x264 threads; 0 takes a quarter of the CPU cores (at least 1), leaving the rest "
                                    "to the generator and the shaders", lo=0, hi=64)
     audio_bitrate_kbps: int = _opt(192, "AAC bitrate of the muxed audio in kbit/s", lo=32, hi=512)
+
+    def frame_size(self) -> tuple[int, int]:
+        """The video's (width, height) in pixels; a UserError for a side of 1-15 pixels."""
+        for name in ("width", "height"):
+            if 0 < getattr(self, name) < 16:
+                raise UserError(f"render.{name} {getattr(self, name)} is too small: give 16 pixels or more "
+                                "(or 0 for render.size)")
+        return self.width or self.size, self.height or self.size
 
 
 @dataclass(frozen=True)
@@ -175,6 +190,10 @@ class EffectsSettings:
     hue_drift_deg_per_s: float = _opt(2.0, "slow constant hue rotation in degrees per second", lo=-360, hi=360)
     flash_color: list = _opt([1.0, 0.95, 0.85], "RGB colour added at flash 1, each 0..1")
     vignette: float = _opt(0.25, "darkening toward the corners, 0..1", lo=0, hi=1)
+    fit: str = _opt("cover", "how the generator's square picture fills a video or window of another shape: cover "
+                             "(enlarged to fill it, the overflow cropped), mirror (all of it in the middle, "
+                             "mirrored copies filling the sides seamlessly) or zoom-blur (all of it in the middle, "
+                             "over a blurred enlarged copy)", choices=FITS)
     grain: float = _opt(0.0, "film grain always present (amplitude, 0..1; grain makes videos much larger); "
                              "the 'grain' target adds to it",
                         lo=0, hi=1)

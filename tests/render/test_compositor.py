@@ -13,7 +13,7 @@ def plain(**changes):
 
 @pytest.fixture(scope="module")
 def compositor():
-    comp = Compositor((64, 48))
+    comp = Compositor((64, 64))
     yield comp
     comp.release()
 
@@ -27,7 +27,7 @@ def test_without_effects_the_frame_is_only_scaled(compositor):
     flat = np.full((32, 32, 3), (200, 40, 90), np.uint8)
     compositor.draw(flat, plain())
     out = compositor.read()
-    assert out.shape == (48, 64, 3)
+    assert out.shape == (64, 64, 3)
     assert np.abs(out.astype(int) - (200, 40, 90)).max() <= 1
 
 
@@ -97,3 +97,60 @@ def test_grain_adds_fine_noise_that_is_the_same_for_the_same_frame(compositor):
     assert 5 < a.std() < 40 and abs(a.mean() - 128) < 4
     compositor.draw(flat, plain(grain=0.2, time_s=2.0))
     assert not np.array_equal(a, compositor.read().astype(int))
+
+
+@pytest.fixture(scope="module")
+def wide():
+    """A 2:1 output (as 1920x1080 is a wider one), for the fill modes."""
+    comp = Compositor((128, 64))
+    yield comp
+    comp.release()
+
+
+def test_cover_fills_a_wide_frame_with_the_centre_of_the_picture(wide):
+    wide.fit = "cover"
+    wide.draw(gradient(64, 64), plain())
+    out = wide.read().astype(int)
+    assert out.shape == (64, 128, 3)
+    assert out[:, 0, 0].mean() < 10 and out[:, -1, 0].mean() > 245     # all of its width
+    assert 50 < out[0, :, 1].mean() < 80 and 175 < out[-1, :, 1].mean() < 205  # the middle half of its height
+    assert abs(out[32, 64, 0] - 128) < 8 and abs(out[32, 64, 1] - 128) < 8     # centred
+
+
+def test_cover_fills_a_tall_frame_cropping_the_sides(wide):
+    tall = Compositor((48, 96), ctx=wide.ctx)  # one OpenGL context per process: a second would not be current
+    try:
+        tall.draw(gradient(64, 64), plain())
+        out = tall.read().astype(int)
+    finally:
+        tall.release()
+    assert out.shape == (96, 48, 3)
+    assert out[0, :, 1].mean() < 10 and out[-1, :, 1].mean() > 245
+    assert 50 < out[:, 0, 0].mean() < 80 and 175 < out[:, -1, 0].mean() < 205
+
+
+def test_mirror_shows_all_of_the_picture_with_seamless_mirrored_sides(wide):
+    wide.fit = "mirror"
+    wide.draw(gradient(64, 64), plain())
+    out = wide.read().astype(int)
+    middle = out[:, 32:96]
+    assert middle[:, 0, 0].mean() < 10 and middle[:, -1, 0].mean() > 245   # the whole width in the middle
+    assert middle[0, :, 1].mean() < 10 and middle[-1, :, 1].mean() > 245   # and the whole height
+    # The sides are the picture mirrored at its edges: no jump at a seam.
+    np.testing.assert_allclose(out[:, 31 - np.arange(16)], out[:, 32 + np.arange(16)], atol=6)
+    np.testing.assert_allclose(out[:, 96 + np.arange(16)], out[:, 95 - np.arange(16)], atol=6)
+    assert np.abs(np.diff(out[:, 24:40], axis=1)).max() < 12
+
+
+def test_zoom_blur_shows_the_picture_sharp_over_a_blurred_dimmer_copy(wide):
+    checks = ((np.indices((64, 64)).sum(0) // 4) % 2 * 255).astype(np.uint8)
+    picture = np.stack([checks, checks, checks], axis=-1)
+    wide.fit = "zoom-blur"
+    wide.draw(picture, plain())
+    out = wide.read().astype(int)
+    middle, sides = out[:, 34:94], np.concatenate([out[:, :28], out[:, 100:]], axis=1)
+    assert middle.std() > 100                                  # the checks, sharp
+    assert sides.std() < 25 and sides.mean() < 0.8 * middle.mean()  # blurred to grey, and dimmer
+    wide.fit = "cover"  # back, and the frame uploads again without its mip levels
+    wide.draw(picture, plain())
+    assert wide.read().astype(int).std() > 100

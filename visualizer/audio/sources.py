@@ -37,6 +37,12 @@ class AudioClip:
         """The channels averaged: float32 [frames]."""
         return self.samples.mean(axis=0, dtype=np.float32)
 
+    def trimmed(self, start_s: float, end_s: float) -> "AudioClip":
+        """The part from ``start_s`` to ``end_s`` (seconds, clipped to the clip)."""
+        a = max(0, min(self.frames, int(round(start_s * self.sample_rate))))
+        b = max(a, min(self.frames, int(round(end_s * self.sample_rate))))
+        return AudioClip(self.samples[:, a:b], self.sample_rate)
+
     def mono_at(self, sample_rate: int) -> np.ndarray:
         """The mono mix resampled to ``sample_rate`` Hz (soxr, high quality): float32 [frames']."""
         import soxr

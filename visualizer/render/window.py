@@ -165,7 +165,8 @@ class LiveWindow:
         return max(16, round(size[0] * self.render_scale)), max(16, round(size[1] * self.render_scale))
 
     def _compositor(self, window_size: tuple[int, int]) -> Compositor:
-        compositor = Compositor(self._render_size(window_size), ctx=self.ctx, bicubic=self.bicubic)
+        compositor = Compositor(self._render_size(window_size), ctx=self.ctx, bicubic=self.bicubic,
+                                fit=self.session.settings.effects.fit)
         mode = self.ctx.NEAREST if self.scale_filter == "nearest" else self.ctx.LINEAR
         compositor.output.filter = (mode, mode)
         return compositor
@@ -261,6 +262,7 @@ class LiveWindow:
         if self.compositor.size != self._render_size(size):
             self.compositor.release()
             self.compositor = self._compositor(size)
+        self.compositor.fit = self.session.settings.effects.fit  # a reloaded settings file may change it
         if shown.frame is not None:
             # Effects at render_scale of the window, then one fetch per window pixel (scale_filter).
             self.compositor.draw(shown.frame, shown.uniforms.as_dict(), previous=shown.previous, mix=shown.mix)

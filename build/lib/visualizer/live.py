@@ -167,12 +167,21 @@ class ListenerWorker(_Worker):
         self.states: LatestSlot = LatestSlot()
         self.seconds_busy = 0.0   # CPU seconds spent hearing (for the HUD and the latency benchmark)
         self.updates = 0
+        self.started_at: float | None = None  # monotonic s when the thread began
         super().__init__("listener")
+
+    def load(self) -> tuple[float, float]:
+        """(updates per second, share of one core spent hearing), over the wall time since the thread began."""
+        if self.started_at is None:
+            return 0.0, 0.0
+        uptime = max(1e-9, time.monotonic() - self.started_at)
+        return self.updates / uptime, self.seconds_busy / uptime
 
     def _run(self) -> None:
         from visualizer.listen.listener import MusicState, to_listener_rate
 
         lower_thread_priority(self.nice)
+        self.started_at = time.monotonic()
         probs, embedding = self.listener.empty_state()
         nets = len(self.listener.nets)
         next_at = time.monotonic() + self.update_s

@@ -60,11 +60,18 @@ def _opt(default: Any, doc: str, *, lo: float | None = None, hi: float | None = 
     return field(default=default, metadata=meta)
 
 
+FITS = ("cover", "mirror", "zoom-blur")
+
+
 @dataclass(frozen=True)
 class RenderSettings:
     """Offline rendering to a video file."""
 
-    size: int = _opt(512, "output width and height in pixels", lo=16, hi=4096)
+    size: int = _opt(512, "output width and height in pixels of a square video (when width and height are 0)",
+                     lo=16, hi=4096)
+    width: int = _opt(0, "video width in pixels (--size WxH); 0 = render.size", lo=0, hi=7680)
+    height: int = _opt(0, "video height in pixels; 0 = render.size; effects.fit says how the square picture "
+                          "fills a frame of another shape", lo=0, hi=7680)
     fps: float = _opt(30.0, "video frame rate in frames per second", lo=1, hi=240)
     seed: int = _opt(7, "seed for the keyframe latents; same seed, same video", lo=0)
     batch: int = _opt(8, "frames per generator call when rendering offline", lo=1, hi=256)
@@ -83,6 +90,14 @@ class RenderSettings:
     encoder_threads: int = _opt(0, "x264 threads; 0 takes a quarter of the CPU cores (at least 1), leaving the rest "
                                    "to the generator and the shaders", lo=0, hi=64)
     audio_bitrate_kbps: int = _opt(192, "AAC bitrate of the muxed audio in kbit/s", lo=32, hi=512)
+
+    def frame_size(self) -> tuple[int, int]:
+        """The video's (width, height) in pixels; a UserError for a side of 1-15 pixels."""
+        for name in ("width", "height"):
+            if 0 < getattr(self, name) < 16:
+                raise UserError(f"render.{name} {getattr(self, name)} is too small: give 16 pixels or more "
+                                "(or 0 for render.size)")
+        return self.width or self.size, self.height or self.size
 
 
 @dataclass(frozen=True)
@@ -141,13 +156,19 @@ class ListenSettings:
                                 "the 3 s before its update", lo=0.1, hi=10)
     smoothing_s: float = _opt(2.0, "how slowly the place follows what is heard (time constant, seconds); longer "
                                    "holds a section's picture steadier", lo=0, hi=60)
-    wander: float = _opt(0.25, "how far the picture roams around its place along the walk's keyframes (0 = it "
+    wander: float = _opt(0.05, "how far the picture roams around its place along the walk's keyframes (0 = it "
                                "stays, 1 = as far as loop mode goes)", lo=0, hi=1)
     map: str = _opt("", "music map file (relative paths start at the settings file's folder); empty: the bundled "
                         "model's own, or MODEL.map.safetensors beside a model file (visualizer train-map)")
     keyframes: list[str] = _opt([], "pictures (files or folders) that take over the place when what is heard lands near "
                                "them; --keyframes sets it too")
     keyframe_pull: float = _opt(0.8, "how fully the nearest keyframe picture takes over the place (0..1)", lo=0, hi=1)
+    sway: float = _opt(0.15, "how far the picture sways around its place, in the prior's standard deviations at full "
+                             "loudness: a motion on the beat that comes back, so the place still says what is "
+                             "heard (0 = none)", lo=0, hi=5)
+    sway_beats: float = _opt(1.0, "beats per sway cycle (at 120 BPM while the tempo is unknown)", lo=0.25, hi=64)
+    pulse_scale: float = _opt(0.25, "a pulse moves the picture this share of walk.pulse_strength in listen mode, so "
+                                   "a hit shakes the picture without carrying it away from its place", lo=0, hi=1)
 
 
 @dataclass(frozen=True)
@@ -169,6 +190,10 @@ class EffectsSettings:
     hue_drift_deg_per_s: float = _opt(2.0, "slow constant hue rotation in degrees per second", lo=-360, hi=360)
     flash_color: list = _opt([1.0, 0.95, 0.85], "RGB colour added at flash 1, each 0..1")
     vignette: float = _opt(0.25, "darkening toward the corners, 0..1", lo=0, hi=1)
+    fit: str = _opt("cover", "how the generator's square picture fills a video or window of another shape: cover "
+                             "(enlarged to fill it, the overflow cropped), mirror (all of it in the middle, "
+                             "mirrored copies filling the sides seamlessly) or zoom-blur (all of it in the middle, "
+                             "over a blurred enlarged copy)", choices=FITS)
     grain: float = _opt(0.0, "film grain always present (amplitude, 0..1; grain makes videos much larger); "
                              "the 'grain' target adds to it",
                         lo=0, hi=1)
@@ -425,3 +450,55 @@ def to_toml(settings: Settings, *, comments: bool = True) -> str:
         text = "\n".join(line for line in text.splitlines() if not line.startswith("#")) + "\n"
     return text
 
+
+
+def _md_default(value: Any) -> str:
+    text = _toml_value(value)
+    return f"`{text}`" if text else ""
+
+
+def _md_rows(obj: Any) -> list[str]:
+    rows = []
+    for f in fields(obj):
+        meta = f.metadata
+        doc = meta.get("doc", "")
+        if meta.get("choices") and len(meta["choices"]) <= 12:
+            doc += " (" + ", ".join(f"`{c}`" for c in meta["choices"]) + ")"
+        lo, hi = meta.get("min"), meta.get("max")
+        if lo is not None and hi is not None:
+            doc += f"; {lo} to {hi}"
+        elif lo is not None or hi is not None:
+            doc += f"; at least {lo}" if lo is not None else f"; at most {hi}"
+        rows.append(f"| `{f.name}` | {_md_default(getattr(obj, f.name))} | {doc.replace('|', '/')} |")
+    return rows
+
+
+def to_markdown(settings: Settings | None = None) -> str:
+    """The settings reference (docs/settings.md): every table and key with its default and documentation,
+    made from this schema, so it says what ``--print-settings`` says."""
+    settings = settings or Settings()
+    out = ["# Settings reference", "",
+           "Generated from `visualizer/settings.py` by `visualizer --print-settings --format markdown`; "
+           "do not edit by hand (a test checks it is current). Write a settings file with every default "
+           "and these comments with `visualizer --print-settings > show.toml`; keys you leave out keep their "
+           "defaults, and a show reloads the file when it changes (docs/live.md).", ""]
+    for f in fields(settings):
+        value = getattr(settings, f.name)
+        head = ["| key | default | what it does |", "|---|---|---|"]
+        if f.name in LIST_TABLES:
+            item = LIST_TABLES[f.name]()
+            out += [f"## `[[{f.name}]]`", "", f.metadata["doc"][0].upper() + f.metadata["doc"][1:] + ". "
+                    f"Each entry: {type(item).__doc__.strip()}", "", *head, *_md_rows(item), ""]
+            if f.name == "mappings":
+                out += ["Sources (each 0..1):", "", *[f"- `{n}`: {d}" for n, d in SOURCE_DOCS.items()], "",
+                        "Targets: " + ", ".join(f"`{t}`" for t in UNIFORM_TARGETS + LATENT_TARGETS) + ".", ""]
+                out += ["The default list:", "", "```toml"]
+                for m in value:
+                    out += ["[[mappings]]"] + [f"{k.name} = {_toml_value(getattr(m, k.name))}" for k in fields(m)] + [""]
+                out += ["```", ""]
+            else:
+                out += ["Picture qualities: " + ", ".join(f"`{q}`" for q in QUALITIES) + ". Sources: an audio "
+                        "feature above or one of the listener's tags: " + ", ".join(f"`{t}`" for t in TAGS) + ".", ""]
+            continue
+        out += [f"## `[{f.name}]`", "", type(value).__doc__.strip(), "", *head, *_md_rows(value), ""]
+    return "\n".join(out).rstrip() + "\n"

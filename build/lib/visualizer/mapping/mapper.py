@@ -93,6 +93,8 @@ class Mapper:
         self._pulse_index = 0
         self._jump_armed = True
         self._loudness = 0.0
+        self._sway_phase = 0.0  # sway cycles so far, listen mode
+        self._sway_axes = _orthogonal_pair(keyframes.pulses[0], keyframes.pulses[1 % len(keyframes.pulses)])
         self.settings = settings
         self._routes = [_Route(m) for m in settings.mappings]
         self._chroma = VectorSmoother(12, settings.walk.chroma_smoothing_s)
@@ -163,8 +165,14 @@ class Mapper:
         self._loudness += (features.loudness - self._loudness) * one_pole_coefficient(dt, walk.chroma_smoothing_s)
         if self.listening:
             # The place is the music's; the walk only roams around it (chroma is in the place already).
+            listen = self.settings.listen
             self.place = self.follower.step(features, dt, music)
-            z = slerp(self.to_offset(self.place), z, self.settings.listen.wander)
+            z = slerp(self.to_offset(self.place), z, listen.wander)
+            # A sway of a beat's period comes back within the listener's window: motion that keeps the place.
+            self._sway_phase += dt * (features.tempo_bpm or 120.0) / 60.0 / listen.sway_beats
+            angle = 2.0 * math.pi * self._sway_phase
+            amplitude = listen.sway * (0.3 + 0.7 * min(1.0, self._loudness))
+            z = z + amplitude * (math.cos(angle) * self._sway_axes[0] + math.sin(angle) * self._sway_axes[1])
         else:
             harmonic = self.keyframes.chroma_blend(chroma)
             # Chroma means little in near-silence, so the blend fades in with the level.
@@ -174,7 +182,8 @@ class Mapper:
 
         if features.onset > 0.0:
             self._pulse_index = (self._pulse_index + 1) % len(self.keyframes.pulses)
-        direction = walk.pulse_strength * self.keyframes.pulses[self._pulse_index]
+        strength = walk.pulse_strength * (self.settings.listen.pulse_scale if self.listening else 1.0)
+        direction = strength * self.keyframes.pulses[self._pulse_index]
         if layered is None:
             z = z + totals["pulse"] * direction
         else:  # one latent per layer [layers, D]: the layered pulses move only their layers
@@ -192,3 +201,9 @@ class Mapper:
             flash_color=tuple(float(c) for c in fx.flash_color),
         )
         return latent.astype(np.float32), uniforms
+
+
+def _orthogonal_pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Two orthogonal directions [D] of ``a``'s length, from prior draws ``a`` and ``b`` (the sway's plane)."""
+    b = b - a * (a @ b) / (a @ a)
+    return a, b * (np.linalg.norm(a) / max(np.linalg.norm(b), 1e-12))

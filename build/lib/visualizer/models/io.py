@@ -22,6 +22,8 @@ STYLEGAN3_FORMAT = "visualizer-stylegan3"
 CHECKPOINT_DIR = data_dir("checkpoints")
 # The bundled models by the names --model takes; the first is the default.
 BUNDLED = {
+    "cosmos": "fastgan-cosmos-256.safetensors",
+    "flames": "fastgan-flames-256.safetensors",
     "visvae": "visvae-wallpapers-256.safetensors",
 }
 DEFAULT_MODEL = next(iter(BUNDLED))

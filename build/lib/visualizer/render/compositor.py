@@ -14,6 +14,7 @@ import numpy as np
 
 from visualizer.errors import UserError
 from visualizer.resources import data_dir
+from visualizer.settings import FITS
 
 SHADER_DIR = data_dir("shaders")
 
@@ -70,17 +71,21 @@ class Compositor:
     The shader is compiled in variants, with and without the cross-fade and the film grain
     (each on first use), so a frame pays only for the effects it shows: a frame drawn
     without ``previous`` samples one picture, not two, and one with no grain skips the noise.
+
+    ``fit`` (one of ``FITS``: cover, mirror, zoom-blur) says how a square frame fills an output of
+    another shape; it may change between draws (a reloaded settings file).
     """
 
     def __init__(self, size: tuple[int, int], *, ctx=None, fragment: str = "post.frag",
-                 bicubic: bool = True) -> None:
+                 bicubic: bool = True, fit: str = "cover") -> None:
         self.ctx = ctx if ctx is not None else create_headless_context()
         self.size = size
         self.bicubic = bicubic
+        self._fit = FITS.index(fit)
         self._fragment = fragment
         quad = np.array([-1, -1, 1, -1, -1, 1, 1, 1], dtype="f4")
         self._vbo = self.ctx.buffer(quad.tobytes())
-        self._programs: dict[tuple[bool, bool], tuple] = {}  # (blend, grain) -> (program, vertex array)
+        self._programs: dict[tuple[bool, bool, int], tuple] = {}  # (blend, grain, fit) -> (program, vertex array)
         self._program(blend=False, grain=False)  # compile errors surface here, not at the first frame
         # Two textures: the newest frame and the one before, swapped rather than copied.
         self._textures: list = [None, None]
@@ -89,18 +94,29 @@ class Compositor:
         self._fbo = self.ctx.framebuffer(color_attachments=[self.output])
         self._finish = gil_free_finish()
 
+    @property
+    def fit(self) -> str:
+        return FITS[self._fit]
+
+    @fit.setter
+    def fit(self, value: str) -> None:
+        if FITS.index(value) != self._fit:
+            self._fit = FITS.index(value)
+            self._uploaded = [None, None]  # zoom-blur needs the frames' mip levels: upload them again
+
     def _program(self, blend: bool, grain: bool) -> tuple:
         import moderngl
 
-        if (blend, grain) not in self._programs:
-            defines = {"BICUBIC": self.bicubic, "BLEND": blend, "GRAIN": grain}
+        key = blend, grain, self._fit
+        if key not in self._programs:
+            defines = {"BICUBIC": self.bicubic, "BLEND": blend, "GRAIN": grain, "FIT": self._fit}
             try:
                 program = self.ctx.program(vertex_shader=load_shader("fullscreen.vert"),
                                            fragment_shader=load_shader(self._fragment, defines=defines))
             except moderngl.Error as exc:
                 raise GraphicsError(f"shader {self._fragment} failed to compile: {str(exc).strip()[:300]}") from None
-            self._programs[blend, grain] = program, self.ctx.vertex_array(program, [(self._vbo, "2f", "in_position")])
-        return self._programs[blend, grain]
+            self._programs[key] = program, self.ctx.vertex_array(program, [(self._vbo, "2f", "in_position")])
+        return self._programs[key]
 
     def _texture_for(self, frame: np.ndarray, avoid: int | None = None) -> int:
         """Index of a texture holding ``frame``, uploading it unless it is already there."""
@@ -116,6 +132,8 @@ class Compositor:
             tex = self._textures[i] = self.ctx.texture((w, h), 3, dtype="f1")
             tex.repeat_x = tex.repeat_y = False  # bilinear taps at an edge must not wrap around
         tex.write(np.ascontiguousarray(frame, dtype=np.uint8).tobytes(), alignment=1)
+        if self.fit == "zoom-blur":
+            tex.build_mipmaps()  # the blurred backdrop reads the small levels
         self._uploaded[i] = frame
         return i
 
@@ -135,7 +153,8 @@ class Compositor:
         self._textures[current].use(0)
         self._textures[older].use(1)
         values = dict(uniforms, u_frame=0, u_prev=1, u_mix=float(mix) if blend else 1.0,
-                      u_frame_size=(float(frame.shape[1]), float(frame.shape[0])))
+                      u_frame_size=(float(frame.shape[1]), float(frame.shape[0])),
+                      u_aspect=self.size[0] / self.size[1])
         for name, value in values.items():
             if name in program:
                 program[name].value = value

@@ -165,7 +165,8 @@ class LiveWindow:
         return max(16, round(size[0] * self.render_scale)), max(16, round(size[1] * self.render_scale))
 
     def _compositor(self, window_size: tuple[int, int]) -> Compositor:
-        compositor = Compositor(self._render_size(window_size), ctx=self.ctx, bicubic=self.bicubic)
+        compositor = Compositor(self._render_size(window_size), ctx=self.ctx, bicubic=self.bicubic,
+                                fit=self.session.settings.effects.fit)
         mode = self.ctx.NEAREST if self.scale_filter == "nearest" else self.ctx.LINEAR
         compositor.output.filter = (mode, mode)
         return compositor
@@ -243,10 +244,9 @@ class LiveWindow:
         from visualizer.listen.tags import TAGS
 
         best = np.argsort(state.tags)[::-1][:3]
-        uptime = max(1e-9, listener.updates * listener.update_s)
+        rate, share = listener.load()
         return ["hears " + ", ".join(f"{TAGS[i]} {state.tags[i]:.2f}" for i in best),
-                f"listener {listener.updates / uptime:.1f} updates/s, {100 * listener.seconds_busy / uptime:.0f} % "
-                "of a core"]
+                f"listener {rate:.1f} updates/s, {100 * share:.0f} % of a core"]
 
     @staticmethod
     def _tempo_line(features) -> str:
@@ -262,6 +262,7 @@ class LiveWindow:
         if self.compositor.size != self._render_size(size):
             self.compositor.release()
             self.compositor = self._compositor(size)
+        self.compositor.fit = self.session.settings.effects.fit  # a reloaded settings file may change it
         if shown.frame is not None:
             # Effects at render_scale of the window, then one fetch per window pixel (scale_filter).
             self.compositor.draw(shown.frame, shown.uniforms.as_dict(), previous=shown.previous, mix=shown.mix)
@@ -347,6 +348,11 @@ class LiveWindow:
         fps = (len(times) - 1) / max(1e-9, times[-1] - times[0]) if len(times) > 1 else 0.0
         latency = f"{1000 * float(np.median(self._latencies)):.0f} ms" if self._latencies else "n/a"
         source = self.session.source
+        listener = self.session.listener
+        heard = ""
+        if listener is not None and listener.updates:
+            rate, share = listener.load()
+            heard = f", listener {rate:.2f} updates/s using {100 * share:.1f} % of a core"
         return (f"live: display {fps:.1f} fps, generator {self.session.worker.fps:.1f} fps, "
                 f"median audio-to-photon latency {latency}, device latency {1000 * source.latency_s:.1f} ms, "
-                f"input overflows {source.stats.overflows}, window scaling {self.scale_filter}")
+                f"input overflows {source.stats.overflows}, window scaling {self.scale_filter}{heard}")
