@@ -30,7 +30,7 @@ from visualizer.models.base import Generator
 from visualizer.models.io import apply_model_settings, load_generator
 from visualizer.render.compositor import Compositor
 from visualizer.render.inbetween import cross_fade, key_frames
-from visualizer.render.video import VideoWriter, check_output_path
+from visualizer.render.video import VideoWriter, check_output_path, copyable_audio
 from visualizer.settings import Settings
 
 
@@ -159,12 +159,13 @@ class OfflineRenderer:
         return FramePlan(latents=latents, uniforms=uniforms, noise=noise, keys=keys)
 
     def render(self, clip: AudioClip, output: Path, on_frames: Callable[[int], None] = lambda n: None,
-               section: tuple[int, int] | None = None) -> RenderResult:
+               section: tuple[int, int] | None = None, copy_audio_from: Path | None = None) -> RenderResult:
         """Render ``clip`` to ``output``; ``on_frames(n)`` is called after every ``n`` frames written.
 
         ``section`` (first, end) renders only video frames first..end-1 of the whole song's render,
         with the audio of that span: the song is still analysed, heard and mapped from its start,
         and the generator gets the same batches, so the frames are those of the full render.
+        ``copy_audio_from``: the input file, when its audio can be muxed unchanged (not with a section).
         """
         s = self.settings
         stages = dict.fromkeys(("analysis", "listening", "mapping", "generator", "compositor", "encoder", "waiting"),
@@ -227,7 +228,8 @@ class OfflineRenderer:
         try:
             with VideoWriter(output, size, s.render.fps, audio, crf=s.render.crf, preset=s.render.preset,
                              threads=s.render.encoder_threads,
-                             audio_bitrate_kbps=s.render.audio_bitrate_kbps) as writer:
+                             audio_bitrate_kbps=s.render.audio_bitrate_kbps,
+                             copy_audio_from=copy_audio_from if section is None else None) as writer:
                 ahead = pool.submit(generate, batches[0])
                 last_key, last_image = int(batches[0][0]) - 1, None
                 for i, keys in enumerate(batches):
@@ -302,4 +304,5 @@ def render_file(input_path: str | Path, output_path: str | Path, settings: Setti
 
     first, end = section or (0, frame_count(clip.duration_s, settings.render.fps))
     with tqdm(total=end - first, unit="frame", disable=not show, desc=Path(output).name, file=sys.stderr) as bar:
-        return renderer.render(clip, output, on_frames=bar.update, section=section)
+        return renderer.render(clip, output, on_frames=bar.update, section=section,
+                               copy_audio_from=Path(input_path) if copyable_audio(input_path, output) else None)

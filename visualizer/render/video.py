@@ -1,5 +1,8 @@
 """The VideoWriter: H.264 video + AAC audio in an MP4, through FFmpeg (PyAV).
 
+Audio that is already AAC or MP3 (which MP4 holds as it is) is copied packet for packet from the
+input, bit-exact, rather than decoded and encoded again (``copyable_audio``).
+
 Frames go to a temporary file beside the target, renamed into place by ``close``; an
 interrupted render leaves no broken file under the requested name.
 """
@@ -65,16 +68,33 @@ def _audio_for_aac(clip: AudioClip) -> tuple[np.ndarray, int, str]:
     return np.ascontiguousarray(samples, dtype=np.float32), rate, layout
 
 
+_COPYABLE = {".mp4": ("aac", "mp3"), ".m4v": ("aac", "mp3"), ".mov": ("aac", "mp3"), ".mkv": ("aac", "mp3")}
+
+
+def copyable_audio(source: str | Path, output: str | Path) -> bool:
+    """Whether the first audio stream of ``source`` can go into ``output``'s container unchanged."""
+    import av
+
+    try:
+        with av.open(str(source)) as c:
+            stream = c.streams.audio[0]
+            return stream.codec_context.codec.canonical_name in _COPYABLE.get(Path(output).suffix.lower(), ())
+    except (av.error.FFmpegError, IndexError, OSError):
+        return False
+
+
 class VideoWriter:
     """Writes RGB frames (uint8 [H, W, 3]) at ``fps``, with ``audio`` muxed in alongside."""
 
     def __init__(self, path: str | Path, size: tuple[int, int], fps: float, audio: AudioClip | None, *,
                  crf: int = RenderSettings.crf, preset: str = RenderSettings.preset,
                  threads: int = RenderSettings.encoder_threads,
-                 audio_bitrate_kbps: int = RenderSettings.audio_bitrate_kbps) -> None:
+                 audio_bitrate_kbps: int = RenderSettings.audio_bitrate_kbps,
+                 copy_audio_from: str | Path | None = None) -> None:
         """``threads``: x264's threads, 0 for a quarter of the CPU cores (at least 1). x264's own
         default (1.5 per core) pays for its frame threads in CPU time, which a render whose
-        generator and shaders keep every core busy does not have to spare."""
+        generator and shaders keep every core busy does not have to spare. ``copy_audio_from``: a
+        file whose audio (``copyable_audio``) is muxed as it is, instead of encoding ``audio``."""
         import av
 
         self.path = check_output_path(path)
@@ -92,7 +112,14 @@ class VideoWriter:
         threads = threads or max(1, (os.cpu_count() or 1) // 4)
         self._video.options = {"crf": str(crf), "preset": preset, "threads": str(threads)}
         self._audio = None
-        if audio is not None:
+        self._source = None
+        if copy_audio_from is not None:
+            self._source = av.open(str(copy_audio_from))
+            self._source_stream = self._source.streams.audio[0]
+            self._audio = self._container.add_stream_from_template(self._source_stream)
+            self._packets = self._source.demux(self._source_stream)
+            self._pending = None  # a demuxed packet that belongs after the frames written so far
+        elif audio is not None:
             self._samples, rate, layout = _audio_for_aac(audio)
             self._audio = self._container.add_stream("aac", rate=rate, layout=layout)
             self._audio.bit_rate = audio_bitrate_kbps * 1000
@@ -102,9 +129,27 @@ class VideoWriter:
             self._audio_rate = rate
             self._audio_pos = 0
 
+    def _copy_audio_until(self, time_s: float | None) -> None:
+        """Mux the source's audio packets that start before ``time_s`` (all of them for None)."""
+        while True:
+            packet = self._pending if self._pending is not None else next(self._packets, None)
+            self._pending = None
+            if packet is None:
+                return
+            if packet.dts is None:  # the demuxer's empty flush packet
+                continue
+            if time_s is not None and packet.pts is not None and packet.pts * packet.time_base >= time_s:
+                self._pending = packet
+                return
+            packet.stream = self._audio
+            self._container.mux(packet)
+
     def _write_audio_until(self, time_s: float | None) -> None:
         import av
 
+        if self._source is not None:
+            self._copy_audio_until(time_s)
+            return
         end = self._samples.shape[1] if time_s is None else min(self._samples.shape[1], int(time_s * self._audio_rate))
         while self._audio_pos < end:
             chunk = self._samples[:, self._audio_pos : self._audio_pos + _AUDIO_CHUNK]
@@ -134,9 +179,11 @@ class VideoWriter:
         """Flush the encoders, finish the file and move it to its final name."""
         if self._audio is not None:
             self._write_audio_until(None)
-            self._container.mux(self._audio.encode(None))
+            if self._source is None:
+                self._container.mux(self._audio.encode(None))
         self._container.mux(self._video.encode(None))
         self._container.close()
+        self._close_source()
         os.replace(self.tmp_path, self.path)
         return self.path
 
@@ -146,7 +193,13 @@ class VideoWriter:
             self._container.close()
         except Exception:  # the container may be half-written; it is deleted next anyway
             pass
+        self._close_source()
         self.tmp_path.unlink(missing_ok=True)
+
+    def _close_source(self) -> None:
+        if self._source is not None:
+            self._source.close()
+            self._source = None
 
     def __enter__(self) -> "VideoWriter":
         return self
