@@ -63,6 +63,23 @@ def test_the_map_stays_on_the_prior_and_uses_all_of_it(trained):
     assert torch.linalg.matrix_rank(eps - eps.mean(0), tol=1e-3) >= 4
 
 
+def test_a_map_keeps_its_descriptor_weights_and_an_older_one_reads_as_it_was_trained(trained, tmp_path):
+    from visualizer.listen.descriptor import CHROMA_WEIGHT, OLD_CHROMA_WEIGHT
+    from visualizer.models.io import read_safetensors, write_safetensors
+
+    generator, corpus, music_map, path = trained
+    assert load_map(path, generator).basis.chroma_weight == CHROMA_WEIGHT
+    tensors, meta = read_safetensors(path)
+    del tensors["basis.weights"]  # as the maps written before the weights were stored
+    old = tmp_path / "old.map.safetensors"
+    write_safetensors(old, tensors, meta)
+    basis = load_map(old, generator).basis
+    assert (basis.acoustic_weight, basis.chroma_weight) == (1.0, OLD_CHROMA_WEIGHT)
+    d_old = basis.descriptors(corpus.embeddings[:3], corpus.acoustic[:3])
+    d_new = music_map.basis.descriptors(corpus.embeddings[:3], corpus.acoustic[:3])
+    np.testing.assert_allclose(d_old[:, -12:] * CHROMA_WEIGHT, d_new[:, -12:] * OLD_CHROMA_WEIGHT, rtol=1e-5)
+
+
 def test_a_map_loads_back_and_refuses_other_models_and_damage(trained, tmp_path):
     generator, corpus, music_map, path = trained
     again = load_map(path, generator)
