@@ -154,7 +154,7 @@ class ListenSettings:
 
     update_s: float = _opt(0.5, "seconds between two listener updates; its two networks take turns, each hearing "
                                 "the 3 s before its update", lo=0.1, hi=10)
-    smoothing_s: float = _opt(2.0, "how slowly the place follows what is heard (time constant, seconds); longer "
+    smoothing_s: float = _opt(0.5, "how slowly the place follows what is heard (time constant, seconds); longer "
                                    "holds a section's picture steadier", lo=0, hi=60)
     wander: float = _opt(0.05, "how far the picture roams around its place along the walk's keyframes (0 = it "
                                "stays, 1 = as far as loop mode goes)", lo=0, hi=1)
