@@ -1,1 +1,0 @@
-"""The GLSL shaders, loaded by name: package data installed as ``visualizer.shaders``."""
