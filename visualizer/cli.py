@@ -91,26 +91,21 @@ def _clock(text: str) -> float:
     return seconds
 
 
-def _window_size(text: str, option: str = "--window-size") -> tuple[int, int]:
-    """(width, height) from "WxH"; errors name ``option``, the flag the user typed."""
+def _window_size(text: str, option: str = "--window-size", lo: int = 64, hi: int = 16384,
+                 example: str = "1280x720") -> tuple[int, int]:
+    """(width, height) from "WxH", each side lo..hi; errors name ``option``, the flag the user typed."""
     try:
         w, h = (int(v) for v in text.lower().split("x"))
     except ValueError:
-        raise UserError(f"{option} {text!r} is not WxH, e.g. 1280x720") from None
-    if not (64 <= w <= 16384 and 64 <= h <= 16384):
-        raise UserError(f"{option} {text} is out of range (64..16384 each)")
+        raise UserError(f"{option} {text!r} is not WxH, e.g. {example}") from None
+    if not (lo <= w <= hi and lo <= h <= hi):
+        raise UserError(f"{option} {text} is out of range: each side {lo}..{hi} pixels, e.g. {example}")
     return w, h
 
 
 def _video_size(text: str) -> tuple[int, int]:
     """(width, height) of a video from --size "WxH"."""
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise UserError(f"--size {text!r} is not WxH, e.g. 1920x1080 (or one number for a square video)") from None
-    if not (16 <= w <= 7680 and 16 <= h <= 7680):
-        raise UserError(f"--size {text} is out of range: each side 16..7680 pixels, e.g. 1920x1080 or 1080x1920")
-    return w, h
+    return _window_size(text, "--size", 16, 7680, "1920x1080 or 1080x1920 (or one number for a square video)")
 
 
 def _is_window_size(size: str | None) -> bool:

@@ -68,7 +68,7 @@ def _audio_for_aac(clip: AudioClip) -> tuple[np.ndarray, int, str]:
     return np.ascontiguousarray(samples, dtype=np.float32), rate, layout
 
 
-_COPYABLE = {".mp4": ("aac", "mp3"), ".m4v": ("aac", "mp3"), ".mov": ("aac", "mp3"), ".mkv": ("aac", "mp3")}
+_COPYABLE = ("aac", "mp3")  # codecs every container check_output_path allows holds as they are
 
 
 def copyable_audio(source: str | Path, output: str | Path) -> bool:
@@ -78,7 +78,7 @@ def copyable_audio(source: str | Path, output: str | Path) -> bool:
     try:
         with av.open(str(source)) as c:
             stream = c.streams.audio[0]
-            return stream.codec_context.codec.canonical_name in _COPYABLE.get(Path(output).suffix.lower(), ())
+            return stream.codec_context.codec.canonical_name in _COPYABLE
     except (av.error.FFmpegError, IndexError, OSError):
         return False
 
@@ -115,9 +115,9 @@ class VideoWriter:
         self._source = None
         if copy_audio_from is not None:
             self._source = av.open(str(copy_audio_from))
-            self._source_stream = self._source.streams.audio[0]
-            self._audio = self._container.add_stream_from_template(self._source_stream)
-            self._packets = self._source.demux(self._source_stream)
+            stream = self._source.streams.audio[0]
+            self._audio = self._container.add_stream_from_template(stream)
+            self._packets = self._source.demux(stream)
             self._pending = None  # a demuxed packet that belongs after the frames written so far
         elif audio is not None:
             self._samples, rate, layout = _audio_for_aac(audio)

@@ -49,9 +49,9 @@ def warm_start(model: Path, cfg: GANTrainConfig, data: str | None) -> Run:
         raise ResumeError(f"--init {model} is not a FastGAN model; --init takes a model 'visualizer train' wrote")
     net = fastgan_from_safetensors(model, tensors, metadata)
     record = json.loads(metadata.get("training") or "{}")
-    run = new_run(net.cfg, cfg, data or record.get("data") or "flames")
     if data is not None and record.get("data") not in (None, data):
         raise ResumeError(f"--init {model} was trained on --data {record['data']}, not {data}; drop --data")
+    run = new_run(net.cfg, cfg, data or record.get("data") or "flames")
     run.g.load_state_dict(net.state_dict())
     run.g_ema.load_state_dict(net.state_dict())
     run.step, run.minutes = int(record.get("steps", 0)), float(record.get("minutes", 0.0))
@@ -70,7 +70,7 @@ def train_fastgan(data: str | None, cfg: GANTrainConfig, *, out: Path | None, ca
         raise UserError("--init starts a new run from a model and --resume goes on with a state; give one")
     if init is not None:
         run = warm_start(init, cfg, data)
-        data = run.data
+        data, model_cfg = run.data, run.g.cfg
         log(f"starting from {init}: step {run.step}, {run.cpu_hours:.1f} CPU-hours so far; the discriminator "
             "starts afresh")
     if resume is not None:
@@ -79,8 +79,6 @@ def train_fastgan(data: str | None, cfg: GANTrainConfig, *, out: Path | None, ca
             raise ResumeError(f"{resume} was trained on --data {run.data}, not {data}; drop --data or start afresh")
         model_cfg = run.g.cfg
         log(f"resuming {resume}: step {run.step}, {run.minutes:.0f} min and {run.cpu_hours:.1f} CPU-hours so far")
-    if init is not None:
-        model_cfg = run.g.cfg
     model_cfg = model_cfg or FastGANConfig()
     data = run.data if resume is not None or init is not None else (data or "flames")
     default_out, default_state = default_paths(data, cache, model_cfg.resolution)
