@@ -27,3 +27,10 @@ def virtual_display():
 @pytest.fixture(scope="session")
 def virtual_mic():
     yield from _started(_microphone())
+
+
+@pytest.fixture(scope="session")
+def virtual_midi():
+    from visualizer.tools.virtual_av import virtual_midi as _midi
+
+    yield from _started(_midi())

@@ -1,3 +1,4 @@
+import re
 import tomllib
 
 import pytest
@@ -90,3 +91,29 @@ def test_the_settings_reference_page_is_current():
     page = Path(__file__).resolve().parents[1] / "docs" / "settings.md"
     assert page.read_text() == to_markdown(), \
         "docs/settings.md is stale: run .venv/bin/visualizer --print-settings --format markdown > docs/settings.md"
+
+
+def test_one_key_is_set_by_its_dotted_name_and_checked_as_a_file_is():
+    from visualizer.settings import Settings, SettingsError
+
+    s = Settings()
+    assert s.with_key("effects.zoom", 1.4).effects.zoom == 1.4
+    assert s.with_key("mappings.2.gain", 0.8).mappings[2].gain == 0.8
+    assert s.with_key("render.batch", 4.0).render.batch == 4 and isinstance(s.with_key("render.batch", 4.0).render.batch, int)
+    assert s.with_key("show.scene_on_bar", 0).show.scene_on_bar is False
+    for key, value, words in [("effects.zom", 1.0, "did you mean 'effects.zoom'"),
+                              ("effects.zoom", 99.0, "[0.25, 4]"), ("mappings.9.gain", 1.0, "entries 0..5"),
+                              ("effects", 1.0, "is a table"), ("render.batch", 2.5, "must be int")]:
+        with pytest.raises(SettingsError, match=re.escape(words)):
+            s.with_key(key, value)
+
+
+def test_midi_bindings_are_checked_when_the_file_is_read():
+    from visualizer.settings import SettingsError, from_dict
+
+    ok = from_dict({"midi": [{"cc": 1, "key": "mappings.0.gain", "min": 0, "max": 2}, {"note": 36, "action": "scene:a"}]})
+    assert ok.midi[0].key == "mappings.0.gain" and ok.midi[1].action == "scene:a"
+    for binding, words in [({"cc": 1}, "exactly one of key"), ({"cc": 1, "note": 2, "action": "tap"}, "exactly one of cc"),
+                           ({"cc": 1, "key": "effects.fit"}, "not a number"), ({"note": 1, "action": "jump"}, "choose one of")]:
+        with pytest.raises(SettingsError, match=re.escape(words)):
+            from_dict({"midi": [binding]})

@@ -30,7 +30,7 @@ def _render_parser() -> argparse.ArgumentParser:
                "Run 'visualizer SUBCOMMAND --help' for theirs. Read next: docs/live.md (shows), docs/settings.md "
                "(every setting), docs/synesthesia.md (how music places the picture).",
     )
-    p.add_argument("--input", "-i", help="'mic' for live input, or an audio file (WAV, FLAC, OGG, MP3, ...)")
+    p.add_argument("--input", "-i", help="'mic' for live input, 'system' for what this machine plays, or an audio file (WAV, FLAC, OGG, MP3, ...)")
     p.add_argument("--output", "-o", help="video file to write (.mp4); without it the show runs live in a window")
     _add_common(p)
     live = p.add_argument_group("live mode (no --output)")
@@ -41,6 +41,14 @@ def _render_parser() -> argparse.ArgumentParser:
     live.add_argument("--window-size", default="1280x720", help="window size WxH (default 1280x720; --size WxH too)")
     live.add_argument("--hud", action="store_true", help="start with the heads-up display on (H toggles)")
     live.add_argument("--duration", type=float, help="stop after this many seconds")
+    control = p.add_argument_group("show control (live mode; docs/show-control.md)")
+    control.add_argument("--osc", type=int, metavar="PORT", help="listen for OSC on this UDP port (show.osc_port)")
+    control.add_argument("--osc-out", metavar="HOST:PORT", help="send onsets, beats, tempo, levels and tags there "
+                                                                "over OSC (show.osc_out)")
+    control.add_argument("--midi", metavar="NAME", help="open this MIDI input (a part of its name; show.midi_input); "
+                                                        "bindings go in [[midi]] tables of the settings")
+    control.add_argument("--list-midi", action="store_true", help="list the MIDI inputs and exit")
+    control.add_argument("--scenes", metavar="DIR", help="a folder of settings files, switched by keys 1-9, MIDI or OSC")
     live.add_argument("--frame-log", help="write one JSON line per presented frame (diagnostics, benchmarks)")
     p.add_argument("--print-settings", action="store_true",
                    help="print the full default settings file, with comments, and exit (every key: docs/settings.md)")
@@ -137,6 +145,8 @@ def _settings(args: argparse.Namespace):
     return settings.with_overrides(
         model={"checkpoint": args.model, "device": args.device},
         walk={"mode": args.walk}, listen={"keyframes": args.keyframes},
+        show={"osc_port": getattr(args, "osc", None), "osc_out": getattr(args, "osc_out", None),
+              "midi_input": getattr(args, "midi", None)},
     )
 
 
@@ -157,20 +167,27 @@ def cmd_render(argv: list[str]) -> int:
 
         print(describe_devices())
         return 0
+    if args.list_midi:
+        from visualizer.control.midi import input_names, pick_api
+
+        api = pick_api(_settings(args).show.midi_api)
+        names = input_names(api)
+        print("\n".join(names) if names else f"no MIDI inputs ({api.upper()}); connect a controller or start its software")
+        return 0
     if not args.input:
         raise UserError("no --input given; try 'visualizer --input song.mp3 --output song.mp4' "
                         "or 'visualizer demo'")
     settings = _settings(args)
-    if args.input == "mic" or not args.output:
-        if args.input == "mic" and args.output:
-            raise UserError("--input mic runs live in a window; drop --output, or render a file instead")
+    if args.input in ("mic", "system") or not args.output:
+        if args.input in ("mic", "system") and args.output:
+            raise UserError(f"--input {args.input} runs live in a window; drop --output, or render a file instead")
         from visualizer.live import run_live
 
         size = (_window_size(args.size, "--size") if _is_window_size(args.size)
                 else _window_size(args.window_size))
         run_live(args.input, settings, settings_path=args.settings, device=args.audio_device,
                  size=size, fullscreen=args.fullscreen, screen=args.screen,
-                 duration_s=args.duration, frame_log=args.frame_log, hud=args.hud)
+                 duration_s=args.duration, frame_log=args.frame_log, hud=args.hud, scenes_dir=args.scenes)
         return 0
     from visualizer.engine import render_file
 

@@ -228,6 +228,50 @@ class LiveSettings:
 
 
 @dataclass(frozen=True)
+class ShowSettings:
+    """Show control: OSC, MIDI, an outside tempo and scenes (docs/show-control.md)."""
+
+    osc_port: int = _opt(0, "UDP port the show listens on for OSC (/visualizer/set KEY VALUE, /visualizer/scene NAME, "
+                            "...); 0 = off; --osc PORT sets it (read at start)", lo=0, hi=65535)
+    osc_out: str = _opt("", "HOST:PORT to send what the analyzer hears to over OSC (/onset, /beat, /bar, /tempo, "
+                            "/levels, /tags); empty = off; --osc-out sets it (read at start)")
+    osc_levels_hz: float = _opt(30.0, "how often /levels is sent, per second", lo=1, hi=200)
+    osc_tags_s: float = _opt(1.0, "seconds between two /tags messages (the listener's tags)", lo=0.1, hi=60)
+    midi_input: str = _opt("", "MIDI input port to open (a part of its name); empty = none; --midi sets it "
+                               "(read at start)")
+    midi_api: str = _opt("auto", "MIDI system: alsa, jack, or auto (ALSA's sequencer where the machine has one, "
+                                 "else JACK) (read at start)", choices=("auto", "alsa", "jack"))
+    scene_fade_s: float = _opt(2.0, "seconds a scene change cross-fades the picture and the mappings over",
+                               lo=0, hi=60)
+    scene_on_bar: bool = _opt(True, "a scene change waits for the next bar (the next beat while the meter is "
+                                    "unclear; at once while no tempo is known)")
+    tap_hold_s: float = _opt(30.0, "seconds a tapped tempo keeps the beat clock after the last tap; then the "
+                                   "tracker takes over again", lo=1, hi=3600)
+    clock_timeout_s: float = _opt(0.5, "seconds without MIDI clock pulses after which the clock counts as stopped "
+                                       "and the tracker takes over again", lo=0.05, hi=10)
+
+
+MIDI_ACTIONS = ("freeze", "keyframes-next", "tap", "scene-next", "scene-previous")
+
+
+@dataclass(frozen=True)
+class MidiBinding:
+    """A MIDI control or note bound to a setting (scaled into min..max through a curve) or to an action."""
+
+    cc: int = _opt(-1, "control change number 0-127 that drives it (-1 = none; give cc or note)", lo=-1, hi=127)
+    note: int = _opt(-1, "note number 0-127 whose key press triggers it, its velocity the value (-1 = none)",
+                     lo=-1, hi=127)
+    channel: int = _opt(0, "MIDI channel 1-16; 0 = any", lo=0, hi=16)
+    key: str = _opt("", "the setting it moves, as in a settings file: effects.zoom, walk.base_speed, "
+                        "mappings.2.gain, ... (or give action)")
+    action: str = _opt("", "instead of a key: freeze, keyframes-next, tap, scene-next, scene-previous or "
+                           "scene:NAME (a scene file's name)")
+    min: float = _opt(0.0, "value of the setting at controller 0", lo=-1e6, hi=1e6)
+    max: float = _opt(1.0, "value of the setting at controller 127", lo=-1e6, hi=1e6)
+    curve: str = _opt("linear", "shaping of the 0..1 controller before scaling", choices=CURVES)
+
+
+@dataclass(frozen=True)
 class Mapping:
     """One route from an audio feature to a visual target, through an envelope and a curve."""
 
@@ -266,11 +310,14 @@ class Settings:
     listen: ListenSettings = field(default_factory=ListenSettings)
     effects: EffectsSettings = field(default_factory=EffectsSettings)
     live: LiveSettings = field(default_factory=LiveSettings)
+    show: ShowSettings = field(default_factory=ShowSettings)
     mappings: list = field(default_factory=lambda: list(DEFAULT_MAPPINGS),
                            metadata={"doc": "feature -> target routes; a file's list replaces the default list"})
     attributes: list = field(default_factory=lambda: list(DEFAULT_ATTRIBUTES),
                              metadata={"doc": "music quality -> picture quality ties (walk.mode listen); a file's "
                                               "list replaces the default list"})
+    midi: list = field(default_factory=list,
+                       metadata={"doc": "MIDI controls and notes bound to settings or actions (show.midi_input)"})
 
     def with_overrides(self, **tables: dict[str, Any]) -> "Settings":
         """A copy with some fields replaced, e.g. ``with_overrides(render={"fps": 24})``; validated."""
@@ -278,6 +325,86 @@ class Settings:
         for table, values in tables.items():
             data[table].update({k: v for k, v in values.items() if v is not None})
         return from_dict(data)
+
+    def with_key(self, key: str, value: Any) -> "Settings":
+        """A copy with one key set, named as in a settings file's tables ("effects.zoom", or "mappings.2.gain"
+        for the third mapping); validated as a file is (a SettingsError names the key). An integral float
+        is taken for an int key and 0/1 for a bool key, since OSC and MIDI send numbers."""
+        data = to_dict(self)
+        node, parts = data, key.split(".")
+        for depth, part in enumerate(parts):
+            here = ".".join(parts[:depth + 1])
+            if isinstance(node, list):
+                if not part.isdigit() or int(part) >= len(node):
+                    raise SettingsError(f"settings key '{here}': '{parts[depth - 1]}' has entries 0..{len(node) - 1}")
+                index: Any = int(part)
+            elif part not in node:
+                raise SettingsError(f"unknown settings key '{here}'"
+                                    + _near(part, list(node), ".".join(parts[:depth])))
+            else:
+                index = part
+            if depth == len(parts) - 1:
+                old = node[index]
+                if isinstance(old, (dict, list)) and not (isinstance(old, list) and old and not isinstance(old[0], dict)):
+                    raise SettingsError(f"settings key '{key}' is a table; name one of its keys "
+                                        f"(e.g. '{key}.{next(iter(old)) if isinstance(old, dict) else 0}')")
+                node[index] = _coerced(old, value)
+            else:
+                node = node[index]
+        return from_dict(data)
+
+
+def _coerced(old: Any, value: Any) -> Any:
+    """``value`` in the type of ``old`` where that loses nothing (1.0 for an int key, 0/1 for a bool key)."""
+    if isinstance(old, bool) and not isinstance(value, bool) and value in (0, 1):
+        return bool(value)
+    if isinstance(old, int) and not isinstance(old, bool) and isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def key_type(key: str) -> type:
+    """The type of a settings key named as ``Settings.with_key`` takes ("effects.zoom", "mappings.2.gain"),
+    from the schema alone; a SettingsError for a key the schema does not have."""
+    cls, parts = Settings, key.split(".")
+    i = 0
+    while i < len(parts):
+        known = [f.name for f in fields(cls)]
+        prefix = ".".join(parts[:i])
+        if parts[i] not in known:
+            raise SettingsError(f"unknown settings key '{'.'.join(parts[:i + 1])}'" + _near(parts[i], known, prefix))
+        hint = get_type_hints(cls)[parts[i]]
+        if cls is Settings and parts[i] in LIST_TABLES:
+            if i + 1 >= len(parts) or not parts[i + 1].isdigit():
+                raise SettingsError(f"settings key '{key}': name an entry and its key, e.g. '{parts[i]}.0.gain'")
+            cls, i = LIST_TABLES[parts[i]], i + 2
+            continue
+        if is_dataclass(hint):
+            cls, i = hint, i + 1
+            continue
+        if i != len(parts) - 1:
+            raise SettingsError(f"settings key '{'.'.join(parts[:i + 1])}' has no keys under it")
+        return hint
+    raise SettingsError(f"settings key '{key}' is a table; name one of its keys")
+
+
+def _check_midi(binding: "MidiBinding", path: str) -> None:
+    if (binding.cc >= 0) == (binding.note >= 0):
+        raise SettingsError(f"settings '{path}' needs exactly one of cc = 0..127 or note = 0..127")
+    if bool(binding.key) == bool(binding.action):
+        raise SettingsError(f"settings '{path}' needs exactly one of key (a setting such as 'effects.zoom') "
+                            "or action (" + ", ".join(MIDI_ACTIONS) + " or scene:NAME)")
+    if binding.action and binding.action not in MIDI_ACTIONS and not binding.action.startswith("scene:"):
+        raise SettingsError(f"settings key '{path}.action' is {binding.action!r}; choose one of "
+                            + ", ".join(MIDI_ACTIONS) + " or scene:NAME" + _did_you_mean(binding.action, list(MIDI_ACTIONS)))
+    if binding.key:
+        try:
+            hint = key_type(binding.key)
+        except SettingsError as exc:
+            raise SettingsError(f"settings key '{path}.key': {exc}") from None
+        if hint not in (int, float, bool):
+            raise SettingsError(f"settings key '{path}.key' names '{binding.key}', which is not a number; "
+                                "bind a MIDI control to a numeric setting such as 'effects.zoom'")
 
 
 def _did_you_mean(value: str, options: list[str], prefix: str = "") -> str:
@@ -345,12 +472,14 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
         else:
             values[key] = _check_value(path, value, hint, f.metadata)
     obj = cls(**values)
+    if cls is MidiBinding:
+        _check_midi(obj, prefix)
     if cls is EffectsSettings and (len(obj.flash_color) != 3 or not all(0 <= c <= 1 for c in obj.flash_color)):
         raise SettingsError("settings key 'effects.flash_color' must be three numbers in 0..1")
     return obj
 
 
-LIST_TABLES = {"mappings": Mapping, "attributes": Attribute}
+LIST_TABLES = {"mappings": Mapping, "attributes": Attribute, "midi": MidiBinding}
 
 
 def from_dict(data: dict[str, Any]) -> Settings:
@@ -436,6 +565,14 @@ def to_toml(settings: Settings, *, comments: bool = True) -> str:
                 out += ["", "[[mappings]]"] + _table_lines(m)
             out.append("")
             continue
+        if f.name == "midi":
+            out.append("# " + f.metadata["doc"] + "; for example:")
+            out += ["#", "# [[midi]]", "# cc = 1", '# key = "effects.zoom"', "# min = 1.0", "# max = 2.0", "#",
+                    "# [[midi]]", "# note = 36", '# action = "scene:chorus"']
+            for b in value:
+                out += ["", "[[midi]]"] + _table_lines(b)
+            out.append("")
+            continue
         if f.name == "attributes":
             out.append("# " + f.metadata["doc"] + "; for example:")
             out += ["#", "# [[attributes]]", '# source = "sad"', '# target = "dark"', "# gain = 3.0"]
@@ -496,6 +633,10 @@ def to_markdown(settings: Settings | None = None) -> str:
                 for m in value:
                     out += ["[[mappings]]"] + [f"{k.name} = {_toml_value(getattr(m, k.name))}" for k in fields(m)] + [""]
                 out += ["```", ""]
+            elif f.name == "midi":
+                out += ["For example, the modulation wheel zooms and a pad switches to the scene `chorus.toml` "
+                        "(docs/show-control.md):", "", "```toml", "[[midi]]", "cc = 1", 'key = "effects.zoom"',
+                        "min = 1.0", "max = 2.0", "", "[[midi]]", "note = 36", 'action = "scene:chorus"', "```", ""]
             else:
                 out += ["Picture qualities: " + ", ".join(f"`{q}`" for q in QUALITIES) + ". Sources: an audio "
                         "feature above or one of the listener's tags: " + ", ".join(f"`{t}`" for t in TAGS) + ".", ""]

@@ -8,6 +8,9 @@ preallocated memory only: no allocation, no locks, no logging.
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 import threading
 import time
 from dataclasses import dataclass
@@ -113,23 +116,102 @@ class _PortAudioSource:
         self.stop()
 
 
-class MicInput(_PortAudioSource):
-    """Captures an input device; ``ring`` receives its mono mix at ``sample_rate`` Hz."""
+def system_monitor() -> str:
+    """The PulseAudio (or PipeWire) source that hears the default output: its monitor."""
+    pactl = shutil.which("pactl")
+    if pactl is None:
+        raise AudioDeviceError("--input system hears the sound server's monitor of the default output; install "
+                               "pactl ('sudo apt-get install pulseaudio-utils') and run PulseAudio or PipeWire")
+    try:
+        sink = subprocess.run([pactl, "get-default-sink"], capture_output=True, text=True, timeout=5)
+    except subprocess.TimeoutExpired:
+        sink = None
+    if sink is None or sink.returncode != 0 or not sink.stdout.strip():
+        raise AudioDeviceError("--input system needs PulseAudio or PipeWire running (pactl cannot reach it); "
+                               "start the sound server, or use --input mic with a loopback device")
+    return sink.stdout.strip() + ".monitor"
 
-    def __init__(self, device: str | int | None = None, *, ring_seconds: float = 4.0) -> None:
-        sd = _sounddevice()
+
+class MicInput(_PortAudioSource):
+    """Captures an input device; ``ring`` receives its mono mix at ``sample_rate`` Hz.
+
+    ``system=True`` captures what the machine plays instead: the monitor of PulseAudio's (or
+    PipeWire's) default output. A stream that dies under the show (a device unplugged, a sound
+    server's module unloaded) is noticed by ``watch``, which reopens it every ``retry_s`` until
+    the device is back; meanwhile ``lost`` is True and the ring stays silent.
+    """
+
+    retry_s = 1.0
+
+    def __init__(self, device: str | int | None = None, *, ring_seconds: float = 4.0, system: bool = False) -> None:
+        self.monitor = None
+        if system:
+            self.monitor = system_monitor()
+            device = device or "pulse"
+        self._spec = device
         self.device: AudioDevice = find_device(device, kind="input")
         super().__init__(self.device.default_sample_rate, ring_seconds)
         self._block_clock = BlockClock(self.sample_rate)  # times captured blocks (playback takes DAC times as given)
-        channels = min(2, self.device.max_input_channels)
-        try:
-            self._stream = sd.InputStream(device=self.device.index, channels=channels, dtype="float32",
-                                          samplerate=self.sample_rate, blocksize=BLOCK_SIZE,
-                                          latency="low", callback=self._callback)
-        except Exception as exc:
-            raise AudioDeviceError(f"cannot open input device '{self.device.name}' ({exc}); "
-                                   "pick another with --device (see --list-devices)") from None
+        self._stream = self._open(self.device)
         self.latency_s = float(self._stream.latency)
+        self.lost = False
+        self.losses = self.recoveries = 0
+        self._started = False
+        self._next_try = 0.0
+        self._lock = threading.Lock()  # watch (analysis thread) against stop (display thread)
+
+    def _open(self, device: AudioDevice):
+        sd = _sounddevice()
+        if self.monitor:
+            # The PulseAudio ALSA plugin records from PULSE_SOURCE when it is set, the default source otherwise.
+            os.environ["PULSE_SOURCE"] = self.monitor
+        try:
+            return sd.InputStream(device=device.index, channels=min(2, device.max_input_channels), dtype="float32",
+                                  samplerate=self.sample_rate, blocksize=BLOCK_SIZE, latency="low",
+                                  callback=self._callback)
+        except Exception as exc:
+            raise AudioDeviceError(f"cannot open input device '{device.name}' ({exc}); "
+                                   "pick another with --device (see --list-devices)") from None
+
+    def start(self) -> None:
+        super().start()
+        self._started = True
+
+    def stop(self) -> None:
+        with self._lock:
+            self._started = False
+            super().stop()
+
+    def watch(self, now: float) -> None:
+        """Notice a stream that stopped by itself and try to reopen it (at most every ``retry_s``)."""
+        with self._lock:
+            if not self._started:
+                return
+            if not self.lost and self._stream is not None and not self._stream.active:
+                self.lost, self.losses, self._next_try = True, self.losses + 1, now
+                self._close_quietly()
+            if not self.lost or now < self._next_try:
+                return
+            self._next_try = now + self.retry_s
+            try:
+                sd = _sounddevice()
+                sd._terminate()  # PortAudio lists devices once; a device plugged in again needs a new look
+                sd._initialize()
+                device = find_device(self._spec, kind="input")
+                stream = self._open(device)
+                stream.start()
+            except Exception:
+                return  # still gone; try again later
+            self._stream, self.device = stream, device
+            self._clock_offset = time.monotonic() - stream.time
+            self.lost, self.recoveries = False, self.recoveries + 1
+
+    def _close_quietly(self) -> None:
+        try:
+            self._stream.close()
+        except Exception:
+            pass
+        self._stream = None
 
     def _callback(self, indata, frames, time_info, status) -> None:
         if status.input_overflow:

@@ -17,10 +17,11 @@ from typing import Callable
 
 import numpy as np
 
+from visualizer.control.commands import Command
 from visualizer.errors import UserError
 from visualizer.render.compositor import Compositor, GraphicsError, load_shader
 
-HUD_SIZE = (360, 180)
+HUD_SIZE = (380, 250)
 # OpenGL renderers that run on the CPU (GL_RENDERER names them).
 SOFTWARE_RENDERERS = ("llvmpipe", "softpipe", "swiftshader", "software rasterizer")
 
@@ -160,6 +161,8 @@ class LiveWindow:
         self.window.push_handlers(on_key_press=self._on_key, on_close=self._on_close)
         self._pyglet = pyglet
         self.on_idle: Callable[[], None] | None = None  # called once per display frame (settings watcher)
+        self._input_lost = False
+        self._learning = False  # MIDI learn: waiting for a control, then for the key of its target
 
     def _render_size(self, size: tuple[int, int]) -> tuple[int, int]:
         return max(16, round(size[0] * self.render_scale)), max(16, round(size[1] * self.render_scale))
@@ -194,6 +197,8 @@ class LiveWindow:
 
     def _on_key(self, symbol, modifiers):
         key = self._pyglet.window.key
+        if self._learning and self._learn_key(symbol):
+            return True
         if symbol == key.ESCAPE:
             self.request_stop()
             return True  # keeps pyglet from closing the window under us
@@ -212,7 +217,45 @@ class LiveWindow:
             self.reload_settings()
         elif symbol == key.H:
             self.hud.visible = not self.hud.visible
+        elif symbol == key.T:
+            self.session.commands.put(Command("tap", (), "key T"))
+        elif key._1 <= symbol <= key._9:
+            self.session.commands.put(Command("scene", (symbol - key._0,), f"key {symbol - key._0}"))
+        elif symbol == key.L:
+            self._start_learning()
         return None
+
+    def _start_learning(self) -> None:
+        midi = self.session.midi
+        if midi is None:
+            self.show_message("MIDI learn needs a MIDI input: start the show with --midi NAME", 4.0)
+            return
+        midi.learned, midi.learning = None, True
+        self._learning = True
+        self.show_message("MIDI learn: move a control or hit a pad (Esc cancels)", 30.0)
+
+    def _learn_key(self, symbol) -> bool:
+        """While MIDI learn waits for a target: the pressed key picks it; True when the key was taken."""
+        from visualizer.control.midi import binding_toml, learned_binding
+
+        midi = self.session.midi
+        if symbol == self._pyglet.window.key.ESCAPE:
+            midi.learning, self._learning = False, False
+            self.show_message("MIDI learn cancelled", 2.0)
+            return True
+        if midi.learned is None:
+            return False
+        binding = learned_binding(*midi.learned, self._pyglet.window.key.symbol_string(symbol))
+        if binding is None:
+            self.show_message("that key names no target: Z zoom, V vignette, G grain, U hue drift, S speed, "
+                              "P pulse, W wander, M smoothing, Space, N, T, 1-9, Left, Right", 30.0)
+            return True
+        midi.bind(binding)
+        self._learning = False
+        line = binding_toml(binding)
+        self.show_message(f"learned: {line}", 8.0)
+        print(f"visualizer: MIDI learn: add to the settings file: {line}", file=sys.stderr)
+        return True
 
     def _hud_lines(self, shown) -> list[str]:
         source = self.session.source
@@ -222,11 +265,18 @@ class LiveWindow:
         lines = [
             f"display {display_fps:5.1f} fps   generator {self.session.worker.fps:5.1f} fps",
             f"audio-to-photon latency {latency} (device {1000 * source.latency_s:.0f} ms)",
-            f"level {self.session.feed.level_db:6.1f} dBFS   overflows {source.stats.overflows}",
+            f"level {self.session.feed.level_db:6.1f} dBFS   overflows {source.stats.overflows}"
+            + (f"   reconnected {source.recoveries}x" if getattr(source, "recoveries", 0) else ""),
             self._tempo_line(shown.features),
             f"seed {self.session.seed}{'   FROZEN' if self.session.frozen else ''}",
         ]
+        if getattr(source, "lost", False):
+            lines.insert(0, f"AUDIO INPUT LOST ({source.device.name[:24]}): retrying every second")
         lines += self._listen_lines()
+        lines += self._control_lines()
+        if self._learning and self.session.midi is not None and self.session.midi.learned is not None:
+            kind, number, channel = self.session.midi.learned
+            lines.append(f"MIDI learn: {kind} {number} ch {channel}: press the key of its target")
         if self.session.worker.error:
             lines.append(f"generator: {self.session.worker.error[:48]}")
         if self.message and time.monotonic() < self._message_until:
@@ -248,8 +298,31 @@ class LiveWindow:
         return ["hears " + ", ".join(f"{TAGS[i]} {state.tags[i]:.2f}" for i in best),
                 f"listener {rate:.1f} updates/s, {100 * share:.0f} % of a core"]
 
+    def _control_lines(self) -> list[str]:
+        """Scene, outside clock and the show-control transports, where there are any."""
+        session, lines = self.session, []
+        if session.scenes is not None:
+            lines.append(f"scene {session.scene or '-'}{' (fading)' if session.fading else ''} of "
+                         f"{len(session.scenes.scenes)}")
+        parts = []
+        if session.osc_in is not None:
+            parts.append(f"OSC in :{session.osc_in.port} ({session.osc_in.received})")
+        if session.osc_out is not None:
+            parts.append(f"OSC out {session.osc_out.sent}")
+        if session.midi is not None:
+            parts.append(f"MIDI {session.midi.port_name[:20]} ({session.midi.received})")
+        if parts:
+            lines.append("   ".join(parts))
+        return lines
+
+    def _tempo_line(self, features) -> str:
+        reading = self.session.clock_reading
+        if reading is not None:
+            return f"tempo {reading.bpm:5.1f} BPM from {reading.source}   bar {features.bar_index}"
+        return self._tracked_tempo(features)
+
     @staticmethod
-    def _tempo_line(features) -> str:
+    def _tracked_tempo(features) -> str:
         if features.tempo_bpm <= 0:
             return "tempo -"
         bar = f"   bar {features.bar_index}" if features.bar_index >= 0 else ""
@@ -277,6 +350,12 @@ class LiveWindow:
             self.quad.draw(self.compositor.output, (0, 0, *size), size, blend=False, flip=True)
         if shown.features.onset > 0 or shown.features.beat > 0:
             self._beat_until = now + 0.1
+        lost = getattr(self.session.source, "lost", False)
+        if lost != self._input_lost:
+            self._input_lost = lost
+            print(f"visualizer: audio input {'lost; retrying every second' if lost else 'back'}", file=sys.stderr)
+            self.show_message("audio input lost: the picture runs on silence until it is back" if lost
+                              else "audio input is back", 30.0 if lost else 4.0)
         if self.hud.visible:
             if now >= self._hud_next:
                 self.hud.update(self._hud_lines(shown), shown.features.loudness, now < self._beat_until)
@@ -302,6 +381,9 @@ class LiveWindow:
                 "has_frame": shown.frame is not None,
                 "overflows": self.session.source.stats.overflows,
                 "size": [w, h], "hud": self.hud.visible, "frozen": self.session.frozen, "seed": self.session.seed,
+                "zoom": shown.uniforms.zoom, "beat": shown.features.beat, "tempo": shown.features.tempo_bpm,
+                "beat_at": shown.beat_at, "scene": self.session.scene, "input_lost": self._input_lost,
+                "level_db": self.session.feed.level_db,
             }
             self._frame_log.write(json.dumps(record) + "\n")
 

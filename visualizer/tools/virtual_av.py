@@ -1,4 +1,4 @@
-"""A virtual display (Xvfb) and a virtual microphone (PulseAudio null sink) for headless machines.
+"""A virtual display (Xvfb), microphone (PulseAudio null sink) and MIDI transport (JACK) for headless machines.
 
 Used by the live-mode tests and benchmarks; also handy to try live mode on a server:
 
@@ -83,3 +83,43 @@ def virtual_microphone(rate: int = 48000) -> Iterator[dict[str, str]]:
 def play_into_mic(wav: str | Path, env: dict[str, str]) -> subprocess.Popen:
     """Play a WAV into the virtual sink, so the virtual microphone hears it."""
     return subprocess.Popen(["paplay", "-d", "vsink", str(wav)], env=env)
+
+
+@contextlib.contextmanager
+def virtual_midi(period: int = 1024) -> Iterator[dict[str, str]]:
+    """Start a private JACK server on its dummy driver (no sound card, no realtime rights), whose MIDI ports
+    rtmidi's JACK backend opens; yields the environment that names the server (JACK_DEFAULT_SERVER).
+
+    ``period`` frames at 48 kHz is how often JACK moves MIDI (1024: 21 ms, a common setting): MIDI arriving
+    in bursts after a stall of a busy machine must fit into one period's port buffer, or JACK drops it.
+    """
+    jackd = _require_jack()
+    name = f"visualizer-{os.getpid()}-{time.monotonic_ns() % 100000}"
+    env = dict(os.environ, JACK_DEFAULT_SERVER=name, JACK_NO_AUDIO_RESERVATION="1", JACK_NO_START_SERVER="1")
+    proc = subprocess.Popen([jackd, "--no-realtime", "-n", name, "-d", "dummy", "-r", "48000", "-p", str(period)],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while not _jack_up(env):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise VirtualDeviceError("jackd did not start")
+            time.sleep(0.1)
+        yield env
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def _require_jack() -> str:
+    path = shutil.which("jackd")
+    if path is None:
+        raise VirtualDeviceError("jackd is not installed; run 'bash .ci/setup' (it installs jackd2)")
+    return path
+
+
+def _jack_up(env: dict[str, str]) -> bool:
+    lsp = shutil.which("jack_lsp")
+    if lsp is None:  # jackd2 ships jack_lsp; without it, give the server a moment
+        time.sleep(1.0)
+        return True
+    return subprocess.run([lsp], env=env, capture_output=True, timeout=10).returncode == 0
