@@ -7,7 +7,8 @@ Opens a virtual MIDI output port, prints "ready", waits for a line on stdin, the
 sends control change 1 = 127 at ``--cc-at`` seconds, MIDI Start and ``--beats`` quarter notes of
 clock (24 pulses each) from ``--clock-at``, then Stop; with ``--sweep-hz`` also a control change 1
 sweep (a fader moving) that often until the clock ends. Prints one JSON line: when the control
-change went and when each quarter note's first pulse went (monotonic seconds, the show's clock).
+change went and when each quarter note's first pulse went (monotonic seconds, the show's clock);
+after that each stdin line "note N" or "cc N VALUE" sends that message, until stdin closes.
 It runs as its own process, as a drum machine or DJ software would, so the show's load does not
 move its timing.
 """
@@ -40,8 +41,10 @@ def main() -> None:
     result: dict = {"cc": None, "quarters": []}
 
     def until(t: float) -> None:
+        # Asleep until just before, then short naps: on time to a fraction of a millisecond for little CPU.
+        time.sleep(max(0.0, t - time.monotonic() - 0.002))
         while time.monotonic() < t:
-            time.sleep(0.0003)
+            time.sleep(0.0002)
 
     if args.cc_at >= 0:
         until(go + args.cc_at)
@@ -64,6 +67,14 @@ def main() -> None:
             next_at += interval
         port.send(mido.Message("stop"))
     print(json.dumps(result), flush=True)
+    # Then, until stdin closes, one message per line: "note N" (a pad hit) or "cc N VALUE".
+    for line in sys.stdin:
+        words = line.split()
+        if words[:1] == ["note"]:
+            port.send(mido.Message("note_on", note=int(words[1]), velocity=100))
+            port.send(mido.Message("note_off", note=int(words[1])))
+        elif words[:1] == ["cc"]:
+            port.send(mido.Message("control_change", control=int(words[1]), value=int(words[2])))
     port.close()
 
 
