@@ -46,11 +46,11 @@ def learned_binding(kind: str, number: int, channel: int, key: str) -> MidiBindi
 
 
 def binding_toml(binding: MidiBinding) -> str:
-    """The binding as a settings file's [[midi]] table, one line."""
+    """The binding as a settings file's [[midi]] table (lines joined by newlines)."""
     parts = [f"cc = {binding.cc}" if binding.cc >= 0 else f"note = {binding.note}", f"channel = {binding.channel}"]
     parts += [f'key = "{binding.key}"', f"min = {binding.min}", f"max = {binding.max}"] if binding.key else \
         [f'action = "{binding.action}"']
-    return "[[midi]] " + ", ".join(parts)
+    return "\n".join(["[[midi]]", *parts])
 
 
 class MidiError(UserError):

@@ -232,7 +232,7 @@ class LiveWindow:
             return
         midi.learned, midi.learning = None, True
         self._learning = True
-        self.show_message("MIDI learn: move a control or hit a pad (Esc cancels)", 30.0)
+        self.show_message("MIDI learn: move a control or hit a pad; Esc cancels", 30.0)
 
     def _learn_key(self, symbol) -> bool:
         """While MIDI learn waits for a target: the pressed key picks it; True when the key was taken."""
@@ -252,9 +252,9 @@ class LiveWindow:
             return True
         midi.bind(binding)
         self._learning = False
-        line = binding_toml(binding)
-        self.show_message(f"learned: {line}", 8.0)
-        print(f"visualizer: MIDI learn: add to the settings file: {line}", file=sys.stderr)
+        table = binding_toml(binding)
+        self.show_message("learned: " + "; ".join(table.splitlines()[1:]), 8.0)
+        print(f"visualizer: MIDI learn: add to the settings file:\n{table}", file=sys.stderr)
         return True
 
     def _hud_lines(self, shown) -> list[str]:
@@ -277,6 +277,9 @@ class LiveWindow:
         if self._learning and self.session.midi is not None and self.session.midi.learned is not None:
             kind, number, channel = self.session.midi.learned
             lines.append(f"MIDI learn: {kind} {number} ch {channel}: press the key of its target")
+            lines.append("Z zoom V vignette G grain U hue S speed P pulse")
+            lines.append("W wander M smoothing Space N T 1-9 Left Right")
+            self.message = ""  # the prompt to move a control is answered
         if self.session.worker.error:
             lines.append(f"generator: {self.session.worker.error[:48]}")
         if self.message and time.monotonic() < self._message_until:
