@@ -30,7 +30,8 @@ def _render_parser() -> argparse.ArgumentParser:
                "Run 'visualizer SUBCOMMAND --help' for theirs. Read next: docs/live.md (shows), docs/settings.md "
                "(every setting), docs/synesthesia.md (how music places the picture).",
     )
-    p.add_argument("--input", "-i", help="'mic' for live input, 'system' for what this machine plays, or an audio file (WAV, FLAC, OGG, MP3, ...)")
+    p.add_argument("--input", "-i", help="'mic' for live input, 'system' for what this machine plays, or an audio "
+                                        "file (WAV, FLAC, OGG, MP3, ...)")
     p.add_argument("--output", "-o", help="video file to write (.mp4); without it the show runs live in a window")
     _add_common(p)
     live = p.add_argument_group("live mode (no --output)")

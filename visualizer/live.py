@@ -383,7 +383,7 @@ class LiveSession:
     def set_key(self, key: str, value) -> str:
         """Set one setting by its key ("effects.zoom", "mappings.2.gain"); a SettingsError when it is refused."""
         self.apply_settings(self.settings.with_key(key, value))
-        return f"{key} = {value}"
+        return f"{key} = {value:.6g}" if isinstance(value, float) else f"{key} = {value}"
 
     def execute(self, command: Command, now: float) -> str:
         """Carry out one command; returns what happened, or raises a UserError saying why it could not."""
