@@ -118,10 +118,10 @@ def test_osc_out_sends_one_onset_per_click_soon_after_it_is_heard(tmp_path, virt
                     48000)
     env = dict(virtual_mic, DISPLAY=virtual_display)
     peer = OscPeer()
-    proc = start(["--input", "mic", "--device", "pulse", "--duration", "24", "--osc-out", f"127.0.0.1:{peer.port}",
+    proc = start(["--input", "mic", "--device", "pulse", "--duration", "26", "--osc-out", f"127.0.0.1:{peer.port}",
                   "--window-size", "320x180"], env)
     try:
-        time.sleep(1.0)
+        time.sleep(3.0)  # past the start-up: the listener's first hearing and the first generated frames
         player = play(wav, virtual_mic)
         got = peer.collect(20.0)
         player.wait(timeout=30)
