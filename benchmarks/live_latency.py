@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from visualizer.audio.demo import click_track, write_wav
-from visualizer.tools.virtual_av import play_into_mic, virtual_display, virtual_microphone
+from visualizer.tools.virtual_av import free_udp_port, play_into_mic, virtual_display, virtual_microphone
 
 
 def main() -> None:
@@ -82,7 +82,7 @@ class _ShowControl(contextlib.AbstractContextManager):
         assert self.controller.stdout.readline().strip() == "ready"
 
     def args(self) -> list[str]:
-        return ["--settings", str(self.settings), "--midi", "test-controller", "--osc", str(_free_port()),
+        return ["--settings", str(self.settings), "--midi", "test-controller", "--osc", str(free_udp_port()),
                 "--osc-out", f"127.0.0.1:{self.sink.getsockname()[1]}"]
 
     def go(self) -> None:
@@ -106,12 +106,6 @@ class _ShowControl(contextlib.AbstractContextManager):
         self.controller.kill()
         self.controller.wait(timeout=10)
         self._midi.__exit__(*exc)
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _run(args, tmp, display, env, times, control) -> tuple[str, list[dict]]:

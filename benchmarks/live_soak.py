@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from visualizer.audio.demo import demo_loop, write_wav
-from visualizer.tools.virtual_av import play_into_mic, virtual_display, virtual_microphone, virtual_midi
+from visualizer.tools.virtual_av import free_udp_port, play_into_mic, virtual_display, virtual_microphone, virtual_midi
 
 SCENES = {
     "1-calm": "[effects]\nzoom = 1.0\nvignette = 0.2\n[walk]\nbase_speed = 0.02\n",
@@ -84,7 +84,7 @@ def main() -> None:
             assert controller.stdout.readline().strip() == "ready"
         sink = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
         sink.bind(("127.0.0.1", 0))
-        port = _free_port()
+        port = free_udp_port()
         log = tmp / "frames.jsonl"
         show = subprocess.Popen(
             [sys.executable, "-m", "visualizer", "--input", "mic", "--device", "pulse", "--frame-log", str(log),
@@ -158,12 +158,6 @@ class _Looper:
 
     def stop(self) -> None:
         self.player.kill()
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 if __name__ == "__main__":

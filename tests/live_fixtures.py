@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from visualizer.tools.virtual_av import VirtualDeviceError, play_into_mic, virtual_display as _display
 from visualizer.tools.virtual_av import virtual_microphone as _microphone
 
 play = play_into_mic
+
+
+def start(args, env):
+    """Start the visualizer and return once it says the show is live."""
+    proc = subprocess.Popen([sys.executable, "-m", "visualizer", *map(str, args)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = proc.stderr.readline()
+    assert "visualizer: live from" in first, first + proc.stderr.read()
+    return proc
 
 
 def _started(context):

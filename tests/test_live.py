@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from visualizer.audio.demo import click_track, write_wav
-from tests.live_fixtures import play, virtual_display, virtual_mic  # noqa: F401 (fixtures)
+from tests.live_fixtures import play, start, virtual_display, virtual_mic  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.slow
 CLICKS = np.round(np.arange(0.5, 6.0, 0.6), 2)
@@ -22,15 +22,6 @@ CLICKS = np.round(np.arange(0.5, 6.0, 0.6), 2)
 def clicks_wav(tmp_path_factory):
     path = tmp_path_factory.mktemp("live") / "clicks.wav"
     return write_wav(path, click_track(CLICKS, duration_s=6.5, sample_rate=48000), 48000)
-
-
-def start(args, env):
-    """Start the visualizer and return once it says the show is live."""
-    proc = subprocess.Popen([sys.executable, "-m", "visualizer", *map(str, args)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    first = proc.stderr.readline()
-    assert "visualizer: live from" in first, first + proc.stderr.read()
-    return proc
 
 
 def test_the_window_flashes_with_the_clicks_a_microphone_hears(tmp_path, virtual_display, virtual_mic,

@@ -343,7 +343,7 @@ class LiveSession:
         self._clock = ClockFollower(self.clock)
         self.scene: str | None = None          # the scene in force (None: the --settings file)
         self._pending_scene: tuple[str, float] | None = None  # (name, asked at) waiting for the bar
-        self._fade: tuple[Mapper, Settings, float] | None = None  # (outgoing mapper, its settings, start)
+        self._fade: tuple[Mapper, float] | None = None  # (outgoing mapper, monotonic s the fade began)
         self.osc_in = self.osc_out = self.midi = None  # the show-control transports run_live opened
 
     def _keyframes(self) -> Keyframes:
@@ -449,7 +449,7 @@ class LiveSession:
         self._pending_scene = None
         scene = self.scenes.find(name)
         if self.settings.show.scene_fade_s > 0:
-            self._fade = (self.mapper, self.settings, now)
+            self._fade = (self.mapper, now)
             self.mapper = _forked(self.mapper)
         self.scene = name
         self.apply_settings(dataclasses.replace(scene.settings, model=self.settings.model, live=self.settings.live,
@@ -460,7 +460,7 @@ class LiveSession:
         latent, uniforms = self.mapper.step(features, dt, music)
         if self._fade is None:
             return latent, uniforms
-        outgoing, _, started = self._fade
+        outgoing, started = self._fade
         fade_s = self.settings.show.scene_fade_s
         w = 1.0 if fade_s <= 0 else min(1.0, (now - started) / fade_s)
         if w >= 1.0:
@@ -648,14 +648,15 @@ def run_live(input_spec: str, settings: Settings, *, settings_path=None, device=
         print(f"visualizer: live from '{source.device.name}' at {source.sample_rate:.0f} Hz; keys: F fullscreen, "
               "Space freeze, N new keyframes, R reload settings, H display, Esc quit", file=sys.stderr, flush=True)
         window.run()
-        if controls.summary():
-            print(f"show control: {controls.summary()[2:]}", file=sys.stderr)
+        control_summary = controls.summary()
+        if control_summary:
+            print(f"show control: {control_summary[2:]}", file=sys.stderr)
     finally:
         controls.close()
         torch.set_num_threads(torch_threads)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    return window.summary() + controls.summary()
+    return window.summary() + control_summary
 
 
 class _ShowControls:
@@ -693,11 +694,9 @@ class _ShowControls:
             self.osc_in.start()
 
     def close(self) -> None:
-        for part in (self.osc_in, self.midi):
+        for part in (self.osc_in, self.midi, self.osc_out):
             if part is not None:
-                part.close() if part is self.midi else part.stop()
-        if self.osc_out is not None:
-            self.osc_out.close()
+                part.close()
 
     def summary(self) -> str:
         parts = []

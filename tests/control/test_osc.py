@@ -26,7 +26,7 @@ def osc_in():
     server = OscIn(0, queue, errors.append)
     server.start()
     yield server, queue, errors
-    server.stop()
+    server.close()
 
 
 def wait_for(predicate, timeout=2.0):

@@ -13,7 +13,8 @@ from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.osc_packet import OscPacket
 
 from visualizer.audio.demo import click_track, write_wav
-from tests.live_fixtures import play, virtual_display, virtual_mic, virtual_midi  # noqa: F401 (fixtures)
+from tests.live_fixtures import play, start, virtual_display, virtual_mic, virtual_midi  # noqa: F401 (fixtures)
+from visualizer.tools.virtual_av import free_udp_port
 
 pytestmark = pytest.mark.slow
 
@@ -54,21 +55,6 @@ class OscPeer:
         self.sock.close()
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start(args, env):
-    """Start a show; returns once it says it is live."""
-    proc = subprocess.Popen([sys.executable, "-m", "visualizer", *map(str, args)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    first = proc.stderr.readline()
-    assert "visualizer: live from" in first, first + proc.stderr.read()
-    return proc
-
-
 def frames_of(log) -> list[dict]:
     return [json.loads(line) for line in log.read_text().splitlines()]
 
@@ -80,7 +66,7 @@ def longest_gap_s(frames) -> float:
 
 def test_osc_set_changes_a_running_show_and_a_bad_one_is_refused(tmp_path, virtual_display, virtual_mic):
     env = dict(virtual_mic, DISPLAY=virtual_display)
-    log, port, peer = tmp_path / "frames.jsonl", free_port(), OscPeer()
+    log, port, peer = tmp_path / "frames.jsonl", free_udp_port(), OscPeer()
     proc = start(["--input", "mic", "--device", "pulse", "--duration", "9", "--frame-log", log, "--osc", port,
                   "--window-size", "320x180"], env)
     try:
@@ -213,7 +199,7 @@ def test_scenes_switch_by_osc_cross_fade_and_survive_a_bad_edit(tmp_path, virtua
     (scenes / "calm.toml").write_text("[effects]\nzoom = 1.0\n")
     (scenes / "wild.toml").write_text("[effects]\nzoom = 2.0\n")
     env = dict(virtual_mic, DISPLAY=virtual_display)
-    log, port, peer = tmp_path / "frames.jsonl", free_port(), OscPeer()
+    log, port, peer = tmp_path / "frames.jsonl", free_udp_port(), OscPeer()
     settings = tmp_path / "show.toml"
     settings.write_text("[show]\nscene_fade_s = 1.0\n")
     proc = start(["--input", "mic", "--device", "pulse", "--duration", "10", "--frame-log", log, "--osc", port,

@@ -49,6 +49,9 @@ class BeatClock:
         self._count = -1          # pulses since Start (0 is the downbeat); -1: the next pulse is the downbeat
         self._running = True      # a clock without Start (joined while running) counts from its first pulse
         self._taps: list[float] = []
+        # The line through the pulses, fitted once per change of them (the display reads every frame,
+        # several times between two pulses): (the pulses it was fitted to, origin, interval).
+        self._line: tuple[tuple[float, int] | None, float, float] = (None, 0.0, 0.0)
 
     # MIDI clock (the MIDI thread)
 
@@ -124,7 +127,10 @@ class BeatClock:
         """The outside clock at ``now`` (monotonic s), or None when neither a MIDI clock nor a tapped tempo runs."""
         with self._lock:
             if self._running and len(self._pulses) >= 3 and now - self._pulses[-1][0] <= self.clock_timeout_s:
-                origin, interval = self._fit()
+                if self._line[0] != self._pulses[-1]:
+                    origin, interval = self._fit()  # may count lost pulses in, relabelling the newest
+                    self._line = (self._pulses[-1], origin, interval)
+                _, origin, interval = self._line
                 # The fitted line, not the pulse that happened to arrive, times the beat: a pulse held up
                 # a few ms (the sender, the transport, our own threads) moves neither phase nor tempo.
                 pulse_now = min((now - origin) / interval, self._count + 1.0)

@@ -80,9 +80,10 @@ class OscIn:
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self) -> None:
+    def close(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=2.0)
+        if self._thread.is_alive():
+            self._thread.join(timeout=2.0)
         self._sock.close()
 
     def _reply(self, sender: tuple[str, int]) -> Callable[[bool, str], None]:

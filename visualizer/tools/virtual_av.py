@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -24,17 +25,17 @@ class VirtualDeviceError(UserError):
     """Xvfb or PulseAudio is missing or did not start."""
 
 
-def _require(binary: str) -> str:
+def _require(binary: str, package: str) -> str:
     path = shutil.which(binary)
     if path is None:
-        raise VirtualDeviceError(f"{binary} is not installed; run 'bash .ci/setup' (it installs xvfb and pulseaudio)")
+        raise VirtualDeviceError(f"{binary} is not installed; run 'bash .ci/setup' (it installs {package})")
     return path
 
 
 @contextlib.contextmanager
 def virtual_display(size: str = "1280x720x24") -> Iterator[str]:
     """Start a private Xvfb server; yields its DISPLAY string (e.g. ':91')."""
-    xvfb = _require("Xvfb")
+    xvfb = _require("Xvfb", "xvfb")
     number = next(n for n in range(91, 200) if not Path(f"/tmp/.X11-unix/X{n}").exists()
                   and not Path(f"/tmp/.X{n}-lock").exists())
     proc = subprocess.Popen([xvfb, f":{number}", "-screen", "0", size, "-nolisten", "tcp"],
@@ -57,8 +58,8 @@ def virtual_microphone(rate: int = 48000) -> Iterator[dict[str, str]]:
 
     Yields the environment (XDG_RUNTIME_DIR etc.) under which programs reach it.
     """
-    pulseaudio = _require("pulseaudio")
-    _require("pactl")
+    pulseaudio = _require("pulseaudio", "pulseaudio")
+    _require("pactl", "pulseaudio-utils")
     with tempfile.TemporaryDirectory(prefix="pulse-") as runtime:
         os.chmod(runtime, 0o700)
         env = dict(os.environ, XDG_RUNTIME_DIR=runtime, PULSE_RUNTIME_PATH=f"{runtime}/pulse", HOME=runtime)
@@ -80,6 +81,13 @@ def virtual_microphone(rate: int = 48000) -> Iterator[dict[str, str]]:
             proc.wait(timeout=10)
 
 
+def free_udp_port() -> int:
+    """A UDP port on loopback that nothing listens on now (for OSC in tests and benchmarks)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def play_into_mic(wav: str | Path, env: dict[str, str]) -> subprocess.Popen:
     """Play a WAV into the virtual sink, so the virtual microphone hears it."""
     return subprocess.Popen(["paplay", "-d", "vsink", str(wav)], env=env)
@@ -93,7 +101,7 @@ def virtual_midi(period: int = 1024) -> Iterator[dict[str, str]]:
     ``period`` frames at 48 kHz is how often JACK moves MIDI (1024: 21 ms, a common setting): MIDI arriving
     in bursts after a stall of a busy machine must fit into one period's port buffer, or JACK drops it.
     """
-    jackd = _require_jack()
+    jackd = _require("jackd", "jackd2")
     name = f"visualizer-{os.getpid()}-{time.monotonic_ns() % 100000}"
     env = dict(os.environ, JACK_DEFAULT_SERVER=name, JACK_NO_AUDIO_RESERVATION="1", JACK_NO_START_SERVER="1")
     proc = subprocess.Popen([jackd, "--no-realtime", "-n", name, "-d", "dummy", "-r", "48000", "-p", str(period)],
@@ -108,13 +116,6 @@ def virtual_midi(period: int = 1024) -> Iterator[dict[str, str]]:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
-
-
-def _require_jack() -> str:
-    path = shutil.which("jackd")
-    if path is None:
-        raise VirtualDeviceError("jackd is not installed; run 'bash .ci/setup' (it installs jackd2)")
-    return path
 
 
 def _jack_up(env: dict[str, str]) -> bool:
