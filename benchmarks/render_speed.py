@@ -1,6 +1,8 @@
 """Render speed: the generator alone, and a whole 60 s render, on this machine.
 
     python benchmarks/render_speed.py [--seconds 60] [--size 512] [--fps 30] [--model PATH] [--device auto]
+    python benchmarks/render_speed.py --sizes 512,1920x1080,3840x2160 [--ray] [--seconds 30]
+    python benchmarks/render_speed.py --memory [--minutes 3,30]
 
 Prints one table: the generator's frames/s at its native size (batch 1 and the render
 batch); the real-time factor (render wall time / audio duration) of a full render of the
@@ -9,11 +11,20 @@ same render with every frame generated (``render.inbetweens = 0``) and in loop m
 which shows what listening adds), in the same run; and
 how close the in-betweens come to the frames the generator would have drawn (PSNR at the
 generator's size). Start-up (imports, loading the model) is timed apart, not in the factor.
+
+``--sizes`` prints the real-time factor of the default render at each video size instead; with
+``--ray`` beside it the same render as two chunks on a local two-worker Ray cluster (in a network
+namespace of its own, so Ray talks over loopback only; needs root), timed end to end from the
+command line. ``--memory`` prints the peak resident memory of whole renders (the command line, in
+a fresh process each) of songs of the given lengths, at 256 px and 15 frames/s.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -67,6 +78,51 @@ def inbetween_psnr(generator, settings: Settings, audio: Path) -> np.ndarray:
     return np.asarray(scores)
 
 
+def size_flag(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def timed_cli(argv: list[str], wrap=lambda a: a) -> float:
+    """Wall seconds of a visualizer command line (``wrap``: how to run it, e.g. in a namespace)."""
+    start = time.perf_counter()
+    subprocess.run(wrap([sys.executable, "-m", "visualizer", *argv]), check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def sizes_table(sizes: list[str], seconds: float, fps: float, ray: bool) -> None:
+    """Real-time factors of the default render at each size, one machine and (``ray``) two Ray workers."""
+    from visualizer.tools.ray_netns import ray_cluster
+
+    bars = max(1, round(seconds / 2.0))
+    with tempfile.TemporaryDirectory() as tmp, (ray_cluster(cpus=2) if ray else contextlib.nullcontext()) as cluster:
+        audio = write_wav(Path(tmp) / "track.wav", demo_loop(bars=bars), 44100)
+        duration = load_audio(audio).duration_s
+        print(f"{'size':>10s} {'one machine RTF':>16s}" + (f" {'Ray 2 workers RTF':>18s}" if ray else ""))
+        for size in sizes:
+            common = ["--input", str(audio), "--size", size, "--fps", f"{fps:g}", "--quiet"]
+            wall = timed_cli([*common, "--output", str(Path(tmp) / "one.mp4")])
+            row = f"{size:>10s} {wall / duration:16.3f}"
+            if cluster is not None:
+                wall = timed_cli([*common, "--output", str(Path(tmp) / "ray.mp4"), "--chunks", "2",
+                                     "--cpus-per-chunk", "1", "--address", cluster.address], wrap=cluster.command)
+                row += f" {wall / duration:18.3f}"
+            print(row, flush=True)
+
+
+def memory_table(minutes: list[float]) -> None:
+    """Peak resident memory of whole renders of songs ``minutes`` long, each in a fresh process."""
+    print(f"{'song, min':>10s} {'peak RSS, MiB':>14s} {'wall, s':>8s}")
+    for m in minutes:
+        with tempfile.TemporaryDirectory() as tmp:
+            audio = write_wav(Path(tmp) / "song.wav", demo_loop(bars=max(1, round(m * 30))), 44100)
+            start = time.perf_counter()
+            out = subprocess.run(["/usr/bin/time", "-f", "%M", sys.executable, "-m", "visualizer", "--input",
+                                  str(audio), "--output", str(Path(tmp) / "song.mp4"), "--size", "256", "--fps", "15",
+                                  "--quiet"], capture_output=True, text=True, check=True)
+            peak = int(out.stderr.strip().splitlines()[-1]) // 1024
+            print(f"{m:10g} {peak:14d} {time.perf_counter() - start:8.0f}", flush=True)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seconds", type=float, default=60.0, help="length of the rendered track")
@@ -74,14 +130,24 @@ def main() -> None:
     p.add_argument("--fps", type=float, default=30.0)
     p.add_argument("--model", default=None)
     p.add_argument("--device", default="auto")
+    p.add_argument("--sizes", type=size_flag, help="video sizes, e.g. 512,1920x1080,3840x2160: their real-time factors")
+    p.add_argument("--ray", action="store_true", help="with --sizes: also on a local two-worker Ray cluster")
+    p.add_argument("--memory", action="store_true", help="peak memory of whole renders of --minutes long songs")
+    p.add_argument("--minutes", type=lambda t: [float(v) for v in t.split(",")], default=[3.0, 30.0])
     args = p.parse_args()
+    print(f"machine: {machine()}")
+    if args.sizes:
+        sizes_table(args.sizes, args.seconds, args.fps, args.ray)
+        return
+    if args.memory:
+        memory_table(args.minutes)
+        return
 
     started = time.perf_counter()
     settings = Settings().with_overrides(render={"size": args.size, "fps": args.fps},
                                          model={"device": args.device})
     generator = load_generator(args.model, device=args.device)
     analyse_signal(np.zeros(settings.analysis.sample_rate, np.float32), settings.analysis)  # imports librosa's filters
-    print(f"machine: {machine()}")
     print(f"model: {generator.resolution}x{generator.resolution}, latent {generator.latent_dim}, "
           f"device {generator.device}")
     print(f"{'measure':48s} {'value':>10s}")

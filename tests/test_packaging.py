@@ -29,6 +29,8 @@ def test_a_built_wheel_installed_elsewhere_renders_the_demo(tmp_path):
     where = subprocess.run([str(venv / "bin" / "python"), "-c", "import visualizer; print(visualizer.__file__)"],
                            capture_output=True, text=True, cwd=tmp_path, env=env, check=True).stdout
     assert Path(where.strip()).is_relative_to(site), where
+    for init in (ROOT / "visualizer").rglob("__init__.py"):  # every subpackage made it into the wheel
+        assert (site / init.relative_to(ROOT)).is_file(), init.relative_to(ROOT)
     out = tmp_path / "demo.mp4"
     proc = subprocess.run([str(venv / "bin" / "visualizer"), "demo", "--output", str(out), "--bars", "1",
                            "--size", "32", "--fps", "10", "--quiet"], capture_output=True, text=True, cwd=tmp_path,

@@ -50,6 +50,9 @@ def _render_parser() -> argparse.ArgumentParser:
                                                         "bindings go in [[midi]] tables of the settings")
     control.add_argument("--list-midi", action="store_true", help="list the MIDI inputs and exit")
     control.add_argument("--scenes", metavar="DIR", help="a folder of settings files, switched by keys 1-9, MIDI or OSC")
+    p.add_argument("--chunks", type=int, help="video: split the render into this many chunks drawn by Ray workers "
+                                               "(render.chunk_s), joined without encoding again")
+    _add_ray(p, "chunk")
     live.add_argument("--frame-log", help="write one JSON line per presented frame (diagnostics, benchmarks)")
     p.add_argument("--print-settings", action="store_true",
                    help="print the full default settings file, with comments, and exit (every key: docs/settings.md)")
@@ -77,6 +80,16 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preview", action="store_true", help="video: a quick look at the settings: at most 384 px a "
                                                           "side and 15 frames/s")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+
+
+def _add_ray(p: argparse.ArgumentParser, what: str) -> None:
+    ray = p.add_argument_group("Ray (pip install 'neural-music-visualizer[ray]'; docs/videos.md)")
+    ray.add_argument("--address", help="a running Ray cluster, HOST:PORT or ray://HOST:PORT (default: start a "
+                                       "local one)")
+    ray.add_argument(f"--cpus-per-{what}", type=int, default=2, dest="cpus",
+                     help=f"CPU cores each {what}'s task takes (default 2)")
+    ray.add_argument(f"--gpus-per-{what}", type=float, dest="gpus",
+                     help=f"GPUs each {what}'s task takes (default: 1 where the cluster has GPUs, else 0)")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -190,12 +203,54 @@ def cmd_render(argv: list[str]) -> int:
                  size=size, fullscreen=args.fullscreen, screen=args.screen,
                  duration_s=args.duration, frame_log=args.frame_log, hud=args.hud, scenes_dir=args.scenes)
         return 0
-    from visualizer.engine import render_file
+    if args.chunks is not None and args.chunks < 1:
+        raise UserError(f"--chunks {args.chunks}: give 1 or more chunks")
+    from visualizer.render.chunks import chunk_count
 
-    result = render_file(args.input, args.output, settings, progress=False if args.quiet else None,
-                         start_s=args.start, end_s=args.end)
+    chunks = chunk_count(settings, _song_seconds(args.input), args.chunks)
+    if chunks > 1:
+        from visualizer.render.cluster import render_chunked
+
+        result = render_chunked(Path(args.input), Path(args.output), settings, chunks, address=args.address,
+                                cpus_per_chunk=args.cpus, gpus_per_chunk=args.gpus,
+                                progress=False if args.quiet else None, start_s=args.start, end_s=args.end)
+    else:
+        from visualizer.engine import render_file
+
+        result = render_file(args.input, args.output, settings, progress=False if args.quiet else None,
+                             start_s=args.start, end_s=args.end)
     _report(result)
     return 0
+
+
+def _song_seconds(path: str) -> float:
+    """A song's length from its container (0 when unknown; the render itself then says what is wrong)."""
+    from visualizer.render.cluster import song_frames
+
+    return song_frames(Path(path), 1000.0) / 1000.0
+
+
+def _render_many_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="visualizer render-many",
+                epilog="Read next: docs/videos.md (catalogues on Ray).",
+                description="Render many songs, one video each (OUT_DIR/SONG.mp4), as tasks on Ray: a local Ray, "
+                            "or a cluster with --address. Videos already there are skipped, so a rerun finishes "
+                            "what is left; a song that fails is named and the others go on.")
+    p.add_argument("songs", nargs="+", help="audio files")
+    p.add_argument("--out-dir", required=True, help="folder for the videos")
+    _add_common(p)
+    _add_ray(p, "song")
+    return p
+
+
+def cmd_render_many(argv: list[str]) -> int:
+    args = _render_many_parser().parse_args(argv)
+    from visualizer.render.cluster import render_many, summary_table
+
+    outcomes = render_many([Path(s) for s in args.songs], Path(args.out_dir), _settings(args), address=args.address,
+                           cpus_per_song=args.cpus, gpus_per_song=args.gpus, progress=False if args.quiet else None)
+    print(summary_table(outcomes))
+    return 1 if any(o.status == "failed" for o in outcomes) else 0
 
 
 def _demo_parser() -> argparse.ArgumentParser:
@@ -414,9 +469,10 @@ def cmd_convert(argv: list[str]) -> int:
 
 
 PARSERS = {"": _render_parser, "demo": _demo_parser, "train": _train_parser, "train-map": _train_map_parser,
-           "sheet": _sheet_parser, "analyze": _analyze_parser, "convert": _convert_parser}
+           "sheet": _sheet_parser, "analyze": _analyze_parser, "convert": _convert_parser,
+           "render-many": _render_many_parser}
 COMMANDS = {"demo": cmd_demo, "train": cmd_train, "train-map": cmd_train_map, "sheet": cmd_sheet,
-            "analyze": cmd_analyze, "convert": cmd_convert}
+            "analyze": cmd_analyze, "convert": cmd_convert, "render-many": cmd_render_many}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -158,6 +158,26 @@ class OfflineRenderer:
         keys = key_frames(path, max_inbetweens=s.render.inbetweens, tolerance=s.render.inbetween_tolerance)
         return FramePlan(latents=latents, uniforms=uniforms, noise=noise, keys=keys)
 
+    def prepare(self, clip: AudioClip) -> tuple[FramePlan, dict[str, float]]:
+        """The whole song's frame plan, and the seconds its analysis, listening and mapping took."""
+        s = self.settings
+        stages: dict[str, float] = {}
+        clock = time.perf_counter()
+
+        def lap(stage: str) -> None:
+            nonlocal clock
+            now = time.perf_counter()
+            stages[stage] = now - clock
+            clock = now
+
+        track = analyse_signal(clip.mono_at(s.analysis.sample_rate), s.analysis)
+        lap("analysis")
+        music = hear_clip(clip, s) if self.follower is not None else None
+        lap("listening")
+        plan = self.plan(track, frame_count(clip.duration_s, s.render.fps), music)
+        lap("mapping")
+        return plan, stages
+
     def render(self, clip: AudioClip, output: Path, on_frames: Callable[[int], None] = lambda n: None,
                section: tuple[int, int] | None = None, copy_audio_from: Path | None = None) -> RenderResult:
         """Render ``clip`` to ``output``; ``on_frames(n)`` is called after every ``n`` frames written.
@@ -167,9 +187,22 @@ class OfflineRenderer:
         and the generator gets the same batches, so the frames are those of the full render.
         ``copy_audio_from``: the input file, when its audio can be muxed unchanged (not with a section).
         """
+        start = time.perf_counter()
+        plan, stages = self.prepare(clip)
+        fps = self.settings.render.fps
+        audio = clip if section is None else clip.trimmed(section[0] / fps, section[1] / fps)
+        result = self.draw(plan, output, audio=audio, section=section, on_frames=on_frames,
+                           copy_audio_from=copy_audio_from if section is None else None)
+        result.stage_s.update(stages)
+        return RenderResult(path=result.path, frames=result.frames, audio_duration_s=result.audio_duration_s,
+                            wall_s=time.perf_counter() - start, stage_s=result.stage_s, generated=result.generated)
+
+    def draw(self, plan: FramePlan, output: Path, *, audio: AudioClip | None, section: tuple[int, int] | None = None,
+             on_frames: Callable[[int], None] = lambda n: None, copy_audio_from: Path | None = None) -> RenderResult:
+        """The pixels of ``plan``'s frames first..end-1 (``section``; all of them for None) into ``output``,
+        with ``audio`` (already cut to the section) or none (a chunk of a render split over machines)."""
         s = self.settings
-        stages = dict.fromkeys(("analysis", "listening", "mapping", "generator", "compositor", "encoder", "waiting"),
-                               0.0)
+        stages = dict.fromkeys(("generator", "compositor", "encoder", "waiting"), 0.0)
         start = clock = time.perf_counter()
 
         def lap(stage: str) -> None:
@@ -178,13 +211,7 @@ class OfflineRenderer:
             stages[stage] += now - clock
             clock = now
 
-        track = analyse_signal(clip.mono_at(s.analysis.sample_rate), s.analysis)
-        lap("analysis")
-        music = hear_clip(clip, s) if self.follower is not None else None
-        lap("listening")
-        frames = frame_count(clip.duration_s, s.render.fps)
-        plan = self.plan(track, frames, music)
-        lap("mapping")
+        frames = len(plan.latents)
         size = s.render.frame_size()
         batches = [plan.keys[i:i + s.render.batch] for i in range(0, len(plan.keys), s.render.batch)]
         first, end = section or (0, frames)
@@ -192,7 +219,6 @@ class OfflineRenderer:
         # the full render's batches; frames outside it are left out of the video.
         lo, hi = plan.keys[plan.keys <= first].max(), plan.keys[plan.keys >= end - 1].min()
         batches = [b for b in batches if b[-1] >= lo and b[0] <= hi]
-        audio = clip if section is None else clip.trimmed(first / s.render.fps, end / s.render.fps)
 
         def generate(keys: np.ndarray) -> np.ndarray:
             t0 = time.perf_counter()
@@ -229,7 +255,7 @@ class OfflineRenderer:
             with VideoWriter(output, size, s.render.fps, audio, crf=s.render.crf, preset=s.render.preset,
                              threads=s.render.encoder_threads,
                              audio_bitrate_kbps=s.render.audio_bitrate_kbps,
-                             copy_audio_from=copy_audio_from if section is None else None) as writer:
+                             copy_audio_from=copy_audio_from) as writer:
                 ahead = pool.submit(generate, batches[0])
                 last_key, last_image = int(batches[0][0]) - 1, None
                 for i, keys in enumerate(batches):
@@ -254,7 +280,8 @@ class OfflineRenderer:
             compositor.release()
         lap("encoder")  # flushing the encoders on close
         generated = int(sum(len(b) for b in batches))
-        return RenderResult(path=Path(output), frames=end - first, audio_duration_s=audio.duration_s,
+        duration = audio.duration_s if audio is not None else (end - first) / s.render.fps
+        return RenderResult(path=Path(output), frames=end - first, audio_duration_s=duration,
                             wall_s=time.perf_counter() - start, stage_s=stages, generated=generated)
 
 
@@ -284,11 +311,13 @@ def section_frames(duration_s: float, fps: float, start_s: float | None, end_s: 
 
 def render_file(input_path: str | Path, output_path: str | Path, settings: Settings, *,
                 progress: bool | None = None, generator: Generator | None = None,
-                start_s: float | None = None, end_s: float | None = None) -> RenderResult:
+                start_s: float | None = None, end_s: float | None = None,
+                on_frames: Callable[[int], None] | None = None) -> RenderResult:
     """Render an audio file to a video: checks the output first, then loads, renders and muxes.
 
     ``progress`` shows a progress bar with ETA on stderr (default: when stderr is a terminal);
-    ``start_s``/``end_s`` render only that part of the song, frame for frame as in the whole render.
+    ``start_s``/``end_s`` render only that part of the song, frame for frame as in the whole render;
+    ``on_frames(n)`` is told of every ``n`` frames written.
     """
     output = check_output_path(output_path)
     settings.render.frame_size()  # a bad size is told before the song is loaded
@@ -304,5 +333,10 @@ def render_file(input_path: str | Path, output_path: str | Path, settings: Setti
 
     first, end = section or (0, frame_count(clip.duration_s, settings.render.fps))
     with tqdm(total=end - first, unit="frame", disable=not show, desc=Path(output).name, file=sys.stderr) as bar:
-        return renderer.render(clip, output, on_frames=bar.update, section=section,
+        def written(n: int) -> None:
+            bar.update(n)
+            if on_frames is not None:
+                on_frames(n)
+
+        return renderer.render(clip, output, on_frames=written, section=section,
                                copy_audio_from=Path(input_path) if copyable_audio(input_path, output) else None)

@@ -90,6 +90,9 @@ class RenderSettings:
     encoder_threads: int = _opt(0, "x264 threads; 0 takes a quarter of the CPU cores (at least 1), leaving the rest "
                                    "to the generator and the shaders", lo=0, hi=64)
     audio_bitrate_kbps: int = _opt(192, "AAC bitrate of the muxed audio in kbit/s", lo=32, hi=512)
+    chunk_s: float = _opt(0.0, "split a video render into chunks of this many seconds, drawn by Ray workers and "
+                               "joined without encoding again (0: one piece; --chunks N gives the count)",
+                          lo=0, hi=36000)
 
     def frame_size(self) -> tuple[int, int]:
         """The video's (width, height) in pixels; a UserError for a side of 1-15 pixels."""

@@ -90,11 +90,13 @@ class VideoWriter:
                  crf: int = RenderSettings.crf, preset: str = RenderSettings.preset,
                  threads: int = RenderSettings.encoder_threads,
                  audio_bitrate_kbps: int = RenderSettings.audio_bitrate_kbps,
-                 copy_audio_from: str | Path | None = None) -> None:
+                 copy_audio_from: str | Path | None = None, video_from: str | Path | None = None) -> None:
         """``threads``: x264's threads, 0 for a quarter of the CPU cores (at least 1). x264's own
         default (1.5 per core) pays for its frame threads in CPU time, which a render whose
         generator and shaders keep every core busy does not have to spare. ``copy_audio_from``: a
-        file whose audio (``copyable_audio``) is muxed as it is, instead of encoding ``audio``."""
+        file whose audio (``copyable_audio``) is muxed as it is, instead of encoding ``audio``.
+        ``video_from``: a chunk (a video-only file this class wrote with the same settings) whose
+        stream the video takes as it is; the chunks are then added with ``append``, not ``write``."""
         import av
 
         self.path = check_output_path(path)
@@ -106,11 +108,18 @@ class VideoWriter:
         except (av.error.FFmpegError, OSError) as exc:
             raise OutputError(f"cannot write {self.path}: {exc}") from None
         w, h = size
-        self._video = self._container.add_stream("libx264", rate=self.fps)
-        self._video.width, self._video.height = w + (w % 2), h + (h % 2)  # yuv420p needs even sizes
-        self._video.pix_fmt = "yuv420p"
-        threads = threads or max(1, (os.cpu_count() or 1) // 4)
-        self._video.options = {"crf": str(crf), "preset": preset, "threads": str(threads)}
+        self._template = None
+        if video_from is not None:
+            self._template = av.open(str(video_from))
+            self._video = self._container.add_stream_from_template(self._template.streams.video[0])
+        else:
+            self._video = self._container.add_stream("libx264", rate=self.fps)
+            self._video.width, self._video.height = w + (w % 2), h + (h % 2)  # yuv420p needs even sizes
+            self._video.pix_fmt = "yuv420p"
+            threads = threads or max(1, (os.cpu_count() or 1) // 4)
+            # x264 starts every encode with an IDR frame and keeps its GOPs closed (its default), so the
+            # chunks of a split render, each encoded apart with these options, join without re-encoding.
+            self._video.options = {"crf": str(crf), "preset": preset, "threads": str(threads)}
         self._audio = None
         self._source = None
         if copy_audio_from is not None:
@@ -175,13 +184,41 @@ class VideoWriter:
         if self._audio is not None:
             self._write_audio_until(self.frames_written / self.fps)
 
+    def append(self, chunk: str | Path) -> int:
+        """Mux the frames of ``chunk`` (a video-only file written by this class with the same size,
+        frame rate and encoder settings) after the frames so far, packet for packet; returns how
+        many frames it held."""
+        import av
+
+        with av.open(str(chunk)) as c:
+            stream = c.streams.video[0]
+            if (stream.codec_context.width, stream.codec_context.height) != (self._video.width, self._video.height):
+                raise OutputError(f"chunk {chunk} is {stream.codec_context.width}x{stream.codec_context.height}, "
+                                  f"not {self._video.width}x{self._video.height}; render the chunks again")
+            offset = Fraction(self.frames_written) / self.fps / stream.time_base
+            shift = int(round(offset))
+            frames = 0
+            for packet in c.demux(stream):
+                if packet.dts is None:  # the demuxer's empty flush packet
+                    continue
+                packet.pts += shift
+                packet.dts += shift
+                packet.stream = self._video
+                self._container.mux(packet)
+                frames += 1
+        self.frames_written += frames
+        if self._audio is not None:
+            self._write_audio_until(self.frames_written / self.fps)
+        return frames
+
     def close(self) -> Path:
         """Flush the encoders, finish the file and move it to its final name."""
         if self._audio is not None:
             self._write_audio_until(None)
             if self._source is None:
                 self._container.mux(self._audio.encode(None))
-        self._container.mux(self._video.encode(None))
+        if self._template is None:
+            self._container.mux(self._video.encode(None))
         self._container.close()
         self._close_source()
         os.replace(self.tmp_path, self.path)
@@ -197,9 +234,10 @@ class VideoWriter:
         self.tmp_path.unlink(missing_ok=True)
 
     def _close_source(self) -> None:
-        if self._source is not None:
-            self._source.close()
-            self._source = None
+        for name in ("_source", "_template"):
+            if getattr(self, name, None) is not None:
+                getattr(self, name).close()
+                setattr(self, name, None)
 
     def __enter__(self) -> "VideoWriter":
         return self
