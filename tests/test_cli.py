@@ -267,3 +267,16 @@ def test_a_full_disk_leaves_no_half_written_model_and_keeps_the_state(tmp_path):
         assert (tmp_path / "run.pt").exists()  # the run itself is not lost
     finally:
         subprocess.run(["umount", str(small)], check=True)
+
+
+def test_a_disk_that_fills_up_mid_render_is_one_line_and_leaves_nothing(tmp_path):
+    small = tmp_path / "small"
+    small.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(small)], check=True)
+    try:
+        song = write_wav(tmp_path / "song.wav", tone(4.0, 44100), 44100)
+        proc = run("--input", song, "--output", small / "video.mp4", "--size", "256", "--fps", "15", "--quiet")
+        assert_one_line_error(proc, "cannot write", "video.mp4", "No space left on device")
+        assert list(small.iterdir()) == []  # neither the video nor its temporary file
+    finally:
+        subprocess.run(["umount", str(small)], check=True)

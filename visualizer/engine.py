@@ -256,24 +256,30 @@ class OfflineRenderer:
                              threads=s.render.encoder_threads,
                              audio_bitrate_kbps=s.render.audio_bitrate_kbps,
                              copy_audio_from=copy_audio_from) as writer:
-                ahead = pool.submit(generate, batches[0])
-                last_key, last_image = int(batches[0][0]) - 1, None
-                for i, keys in enumerate(batches):
-                    images = ahead.result()
+                try:
+                    ahead = pool.submit(generate, batches[0])
+                    last_key, last_image = int(batches[0][0]) - 1, None
+                    for i, keys in enumerate(batches):
+                        images = ahead.result()
+                        lap("waiting")
+                        if i + 1 < len(batches):
+                            ahead = pool.submit(generate, batches[i + 1])
+                        shown = 0
+                        for key, image in zip(keys.tolist(), images):
+                            for k in range(max(last_key + 1, first), min(key, end)):
+                                show(writer, cross_fade(last_image, image, (k - last_key) / (key - last_key)), k)
+                            show(writer, image, key)
+                            shown += max(0, min(key + 1, end) - max(last_key + 1, first))
+                            last_key, last_image = key, image
+                        on_frames(shown)
+                    while pending:
+                        pending.popleft().result()
                     lap("waiting")
-                    if i + 1 < len(batches):
-                        ahead = pool.submit(generate, batches[i + 1])
-                    shown = 0
-                    for key, image in zip(keys.tolist(), images):
-                        for k in range(max(last_key + 1, first), min(key, end)):
-                            show(writer, cross_fade(last_image, image, (k - last_key) / (key - last_key)), k)
-                        show(writer, image, key)
-                        shown += max(0, min(key + 1, end) - max(last_key + 1, first))
-                        last_key, last_image = key, image
-                    on_frames(shown)
-                while pending:
-                    pending.popleft().result()
-                lap("waiting")
+                finally:
+                    # The encoder thread must be done with the writer before it is closed or, after an
+                    # error (a full disk), aborted: FFmpeg frees what a running write still uses.
+                    for jobs in (pool, encoder):
+                        jobs.shutdown(wait=True, cancel_futures=True)
         finally:
             for jobs in (pool, encoder):
                 jobs.shutdown(wait=True, cancel_futures=True)

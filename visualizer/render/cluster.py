@@ -291,7 +291,10 @@ def _collect(ray, ref, job: SongJob) -> SongOutcome:
     if "error" in record:
         return SongOutcome(name, "failed", record["error"])
     if "video" in record:
-        _write_atomically(job.output, record["video"])
+        try:
+            _write_atomically(job.output, record["video"])
+        except OSError as exc:
+            return SongOutcome(name, "failed", f"cannot write {job.output} ({exc.strerror or exc}); free some space")
     return SongOutcome(name, "done", frames=record["frames"], seconds=record["seconds"], audio_s=record["audio_s"])
 
 
@@ -343,7 +346,11 @@ def render_chunked(input_path: Path, output: Path, settings: Settings, chunks: i
                     raise UserError(f"chunk {i + 1} of {len(spans)} failed on its worker ({type(cause).__name__}: "
                                     f"{first_line(cause)[:160]})") from None
                 parts.append(Path(tmp) / f"chunk{i:04d}.mp4")
-                parts[-1].write_bytes(chunk)
+                try:
+                    parts[-1].write_bytes(chunk)
+                except OSError as exc:
+                    raise UserError(f"cannot write the chunks of {output} beside it ({exc.strerror or exc}); free "
+                                    "some space or choose another --output") from None
         audio = clip if section is None else clip.trimmed(first / fps, end / fps)
         copy = Path(input_path) if section is None and copyable_audio(input_path, output) else None
         path, frames = join_chunks(parts, output, settings, audio, copy_audio_from=copy)

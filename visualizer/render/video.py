@@ -151,7 +151,7 @@ class VideoWriter:
                 self._pending = packet
                 return
             packet.stream = self._audio
-            self._container.mux(packet)
+            self._mux(packet)
 
     def _write_audio_until(self, time_s: float | None) -> None:
         import av
@@ -166,8 +166,22 @@ class VideoWriter:
             frame.sample_rate = self._audio_rate
             frame.pts = self._audio_pos
             frame.time_base = Fraction(1, self._audio_rate)
-            self._container.mux(self._audio.encode(frame))
+            self._mux(self._audio.encode(frame))
             self._audio_pos += chunk.shape[1]
+
+    def _mux(self, packets) -> None:
+        """Mux packets; a full disk or another write error is an OutputError naming the file."""
+        import av
+
+        try:
+            self._container.mux(packets)
+        except (av.error.FFmpegError, OSError) as exc:
+            raise self._write_error(exc) from None
+
+    def _write_error(self, exc: Exception) -> OutputError:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        return OutputError(f"cannot write {self.path} ({reason}); free some space or choose another output; "
+                           "nothing was left under that name")
 
     def write(self, rgb: np.ndarray) -> None:
         """Append one frame; audio is interleaved up to the frame's end time."""
@@ -179,7 +193,7 @@ class VideoWriter:
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
         frame.pts = self.frames_written
         frame.time_base = 1 / self.fps
-        self._container.mux(self._video.encode(frame))
+        self._mux(self._video.encode(frame))
         self.frames_written += 1
         if self._audio is not None:
             self._write_audio_until(self.frames_written / self.fps)
@@ -204,7 +218,7 @@ class VideoWriter:
                 packet.pts += shift
                 packet.dts += shift
                 packet.stream = self._video
-                self._container.mux(packet)
+                self._mux(packet)
                 frames += 1
         self.frames_written += frames
         if self._audio is not None:
@@ -213,13 +227,18 @@ class VideoWriter:
 
     def close(self) -> Path:
         """Flush the encoders, finish the file and move it to its final name."""
+        import av
+
         if self._audio is not None:
             self._write_audio_until(None)
             if self._source is None:
-                self._container.mux(self._audio.encode(None))
+                self._mux(self._audio.encode(None))
         if self._template is None:
-            self._container.mux(self._video.encode(None))
-        self._container.close()
+            self._mux(self._video.encode(None))
+        try:
+            self._container.close()
+        except (av.error.FFmpegError, OSError) as exc:
+            raise self._write_error(exc) from None
         self._close_source()
         os.replace(self.tmp_path, self.path)
         return self.path
