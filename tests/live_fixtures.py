@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 
@@ -20,6 +21,13 @@ def start(args, env):
     first = proc.stderr.readline()
     assert "visualizer: live from" in first, first + proc.stderr.read()
     return proc
+
+
+def xdotool(*args, env) -> str:
+    """Real key events and window lookups through the X server (XTEST); what xdotool prints."""
+    if shutil.which("xdotool") is None:
+        pytest.fail("xdotool is missing: apt-get install xdotool (bash .ci/setup installs it)")
+    return subprocess.run(["xdotool", *args], env=env, capture_output=True, text=True, timeout=30, check=True).stdout
 
 
 def _started(context):

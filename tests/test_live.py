@@ -2,7 +2,6 @@
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -12,7 +11,7 @@ import numpy as np
 import pytest
 
 from visualizer.audio.demo import click_track, write_wav
-from tests.live_fixtures import play, start, virtual_display, virtual_mic  # noqa: F401 (fixtures)
+from tests.live_fixtures import play, start, virtual_display, virtual_mic, xdotool  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.slow
 CLICKS = np.round(np.arange(0.5, 6.0, 0.6), 2)
@@ -53,12 +52,6 @@ def test_the_window_flashes_with_the_clicks_a_microphone_hears(tmp_path, virtual
     near = gaps[np.abs(gaps - 0.6) < 0.1]
     assert len(near) >= 0.7 * (len(CLICKS) - 1), gaps
     assert np.abs(near - 0.6).max() < 0.004, gaps
-
-
-def xdotool(*args, env):
-    if shutil.which("xdotool") is None:
-        pytest.fail("xdotool is missing: apt-get install xdotool (bash .ci/setup installs it)")
-    return subprocess.run(["xdotool", *args], env=env, capture_output=True, text=True, timeout=30, check=True).stdout
 
 
 def test_the_keys_work_as_a_user_presses_them(tmp_path, virtual_display, virtual_mic):

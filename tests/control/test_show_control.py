@@ -13,7 +13,7 @@ from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.osc_packet import OscPacket
 
 from visualizer.audio.demo import click_track, write_wav
-from tests.live_fixtures import play, start, virtual_display, virtual_mic, virtual_midi  # noqa: F401 (fixtures)
+from tests.live_fixtures import play, start, virtual_display, virtual_mic, virtual_midi, xdotool  # noqa: F401
 from visualizer.tools.virtual_av import free_udp_port
 
 pytestmark = pytest.mark.slow
@@ -191,6 +191,48 @@ def test_midi_moves_a_bound_setting_and_its_clock_sets_tempo_and_beats(tmp_path,
         if f["beat_at"] is not None:
             assert f["ticked"] - f["beat_at"] < 0.05
     assert "MIDI in" in err
+
+
+def test_midi_learn_binds_the_control_moved_to_the_key_pressed(tmp_path, virtual_display, virtual_mic, virtual_midi):
+    """As a VJ does it: L in the window, turn a knob, press Z; the knob then drives the zoom."""
+    env = dict(virtual_mic, **virtual_midi, DISPLAY=virtual_display)
+    log = tmp_path / "frames.jsonl"
+    controller = jack_controller(virtual_midi)
+    try:
+        proc = start(["--input", "mic", "--device", "pulse", "--duration", "30", "--frame-log", log,
+                      "--midi", "test-controller", "--window-size", "320x180"], env)
+        controller.stdin.write("go\n")
+        controller.stdin.flush()
+        controller.stdout.readline()  # nothing scheduled: from now on it sends what it is told
+
+        def send(line: str) -> float:
+            controller.stdin.write(line + "\n")
+            controller.stdin.flush()
+            return time.monotonic()
+
+        window = xdotool("search", "--sync", "--name", "^visualizer$", env=env).split()[0]
+        xdotool("windowfocus", "--sync", window, env=env)
+        time.sleep(1.0)
+        xdotool("key", "l", env=env)
+        time.sleep(0.5)
+        send("cc 7 64")
+        time.sleep(0.5)
+        xdotool("key", "z", env=env)
+        time.sleep(0.5)
+        high = send("cc 7 127")
+        time.sleep(1.5)
+        low = send("cc 7 0")
+        time.sleep(1.5)
+        xdotool("key", "Escape", env=env)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        controller.stdin.close()
+        controller.wait(timeout=10)
+    assert proc.returncode == 0 and "Traceback" not in err, err
+    assert "MIDI learn: add to the settings file:\n[[midi]]\ncc = 7\nchannel = 1\nkey = \"effects.zoom\"" in err, err
+    frames = frames_of(log)
+    assert np.allclose([f["zoom"] for f in frames if high + 0.3 < f["presented"] < low], 2.0, atol=0.02)
+    assert np.allclose([f["zoom"] for f in frames if f["presented"] > low + 0.3], 0.5, atol=0.02)
 
 
 def test_scenes_switch_by_osc_cross_fade_and_survive_a_bad_edit(tmp_path, virtual_display, virtual_mic):
