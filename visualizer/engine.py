@@ -24,11 +24,12 @@ from visualizer.audio.sources import AudioClip, load_audio
 from visualizer.errors import UserError
 from visualizer.listen.listener import MusicTrack
 from visualizer.mapping.follow import PlaceFollower
-from visualizer.mapping.mapper import Mapper, Uniforms
+from visualizer.mapping.mapper import Mapper
 from visualizer.mapping.walk import Keyframes
 from visualizer.models.base import Generator
 from visualizer.models.io import apply_model_settings, load_generator
 from visualizer.render.compositor import Compositor
+from visualizer.render.frame_plan import FramePlan, pack_uniforms, plan_array
 from visualizer.render.inbetween import cross_fade, key_frames
 from visualizer.render.video import VideoWriter, check_output_path, copyable_audio
 from visualizer.settings import Settings
@@ -66,18 +67,6 @@ def to_uint8_images(images: torch.Tensor) -> np.ndarray:
 def frame_count(duration_s: float, fps: float) -> int:
     """Frames of a video whose length matches ``duration_s`` to within half a frame."""
     return max(1, int(round(duration_s * fps)))
-
-
-@dataclass(frozen=True)
-class FramePlan:
-    """A render's frames before any pixel: ``latents`` [frames, D] (or [frames, layers, D]), their
-    shader ``uniforms``, a layered generator's noise scales [frames, layers] (else None), and
-    ``keys``, the ascending indices of the frames the generator draws (the rest are in-betweens)."""
-
-    latents: np.ndarray
-    uniforms: list[Uniforms]
-    noise: np.ndarray | None
-    keys: np.ndarray
 
 
 def place_follower(settings: Settings, generator: Generator, warn: Callable[[str], None] = lambda m: None
@@ -123,6 +112,22 @@ def hear_clip(clip: AudioClip, settings: Settings) -> MusicTrack:
     return Listener.bundled(threads=1).track(to_listener_rate(clip.mono(), clip.sample_rate), settings.listen.update_s)
 
 
+class _ScaledPath:
+    """The path in-betweens are judged on, read a few frames at a time: latents [frames, ...] times
+    ``scale``, flattened, with the noise scales [frames, layers] (if any) beside them."""
+
+    def __init__(self, latents: np.ndarray, scale: float, noise: np.ndarray | None) -> None:
+        self.latents, self.scale, self.noise = latents, scale, noise
+
+    def __len__(self) -> int:
+        return len(self.latents)
+
+    def __getitem__(self, rows: slice) -> np.ndarray:
+        part = np.asarray(self.latents[rows], np.float64)
+        part = part.reshape(len(part), -1) * self.scale
+        return part if self.noise is None else np.concatenate([part, self.noise[rows].reshape(len(part), -1)], axis=1)
+
+
 class OfflineRenderer:
     """Steps the pipeline on a virtual clock at the video frame rate; the generator draws the plan's
     key frames, ``render.batch`` per call, and the frames between them are cross-fades."""
@@ -138,25 +143,26 @@ class OfflineRenderer:
         keyframes = Keyframes.from_generator(self.generator, seed=s.render.seed, count=s.walk.keyframes)
         mapper = build_mapper(s, self.generator, keyframes, self.follower)
         dt = 1.0 / s.render.fps
-        latents, uniforms, noise = [], [], []
+        latents = uniforms = noise = None
         for k in range(frames):
             heard = music.at((k + 1) * dt) if music is not None else None
             z, u = mapper.step(track.span(k * dt, (k + 1) * dt), dt, heard)
-            latents.append(z)
-            uniforms.append(u)
-            noise.append(mapper.noise_scale)
-        latents = np.stack(latents)
-        noise = np.stack(noise).astype(np.float32) if mapper.noise_scale is not None else None
+            if latents is None:
+                latents = plan_array((frames, *np.shape(z)))
+                uniforms = np.zeros((frames, len(pack_uniforms(u))))
+                noise = None if mapper.noise_scale is None else np.zeros((frames, len(mapper.noise_scale)), np.float32)
+            latents[k] = z
+            uniforms[k] = pack_uniforms(u)
+            if noise is not None:
+                noise[k] = mapper.noise_scale
         # The bend allowed under an in-between is measured against the keyframes' spread (RMS over
         # the layers of a layered latent), so one tolerance suits every latent space; a noise
         # scale counts in its own units (1 = none).
         spread = float(np.sqrt(np.mean(np.sum(keyframes.walk ** 2, axis=-1))))
         layers = latents[0].size // latents.shape[-1]
-        path = latents.reshape(frames, -1) / max(spread * np.sqrt(layers), 1e-9)
-        if noise is not None:
-            path = np.concatenate([path, noise.reshape(frames, -1)], axis=1)
+        path = _ScaledPath(latents, 1.0 / max(spread * np.sqrt(layers), 1e-9), noise)
         keys = key_frames(path, max_inbetweens=s.render.inbetweens, tolerance=s.render.inbetween_tolerance)
-        return FramePlan(latents=latents, uniforms=uniforms, noise=noise, keys=keys)
+        return FramePlan(latents=latents, uniform_rows=uniforms, noise=noise, keys=keys, batch=s.render.batch)
 
     def prepare(self, clip: AudioClip) -> tuple[FramePlan, dict[str, float]]:
         """The whole song's frame plan, and the seconds its analysis, listening and mapping took."""
@@ -211,10 +217,9 @@ class OfflineRenderer:
             stages[stage] += now - clock
             clock = now
 
-        frames = len(plan.latents)
         size = s.render.frame_size()
-        batches = [plan.keys[i:i + s.render.batch] for i in range(0, len(plan.keys), s.render.batch)]
-        first, end = section or (0, frames)
+        batches = plan.batches()
+        first, end = section or (plan.offset, plan.end)
         # The generated frames either side of the section (its in-betweens fade between them), in
         # the full render's batches; frames outside it are left out of the video.
         lo, hi = plan.keys[plan.keys <= first].max(), plan.keys[plan.keys >= end - 1].min()
@@ -222,8 +227,9 @@ class OfflineRenderer:
 
         def generate(keys: np.ndarray) -> np.ndarray:
             t0 = time.perf_counter()
-            scale = torch.from_numpy(plan.noise[keys]) if plan.noise is not None else None
-            images = to_uint8_images(self.generator(torch.from_numpy(plan.latents[keys]), noise_scale=scale))
+            rows = keys - plan.offset
+            scale = torch.from_numpy(plan.noise[rows]) if plan.noise is not None else None
+            images = to_uint8_images(self.generator(torch.from_numpy(np.asarray(plan.latents[rows])), noise_scale=scale))
             stages["generator"] += time.perf_counter() - t0
             return images
 
@@ -244,7 +250,7 @@ class OfflineRenderer:
         def show(writer: VideoWriter, image: np.ndarray, k: int) -> None:
             if not first <= k < end:
                 return
-            compositor.draw(image, plan.uniforms[k].as_dict())
+            compositor.draw(image, plan.uniform(k).as_dict())
             pending.append(encoder.submit(encode, writer, compositor.read()))
             lap("compositor")
             while len(pending) > ENCODER_QUEUE or (pending and pending[0].done()):

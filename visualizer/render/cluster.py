@@ -101,7 +101,8 @@ def _reporter(progress, key: str):
 
 
 def render_chunk_task(settings_data: dict, threads: int, plan, span: tuple[int, int], progress, key: str) -> bytes:
-    """Ray task: frames span[0]..span[1]-1 of ``plan`` as a video-only MP4, returned as bytes."""
+    """Ray task: frames span[0]..span[1]-1 of a render as a video-only MP4, returned as bytes; ``plan``:
+    at least the part of the render's plan they need (``FramePlan.part``)."""
     from visualizer.engine import OfflineRenderer
 
     settings, generator = _setup_worker(settings_data, threads)
@@ -321,7 +322,7 @@ def render_chunked(input_path: Path, output: Path, settings: Settings, chunks: i
     apply_model_settings(generator, settings)
     follower = place_follower(settings, generator, warn=lambda m: print(f"visualizer: note: {m}", file=sys.stderr))
     plan, stages = OfflineRenderer(settings, generator, follower).prepare(clip)
-    first, end = section or (0, len(plan.latents))
+    first, end = section or (0, plan.end)
     spans = chunk_spans(first, end, chunks)
     data, threads = to_dict(settings), torch.get_num_threads()
     show = sys.stderr.isatty() if progress is None else progress
@@ -329,8 +330,9 @@ def render_chunked(input_path: Path, output: Path, settings: Settings, chunks: i
         with ray_session(address) as ray:
             tracker = ray.remote(num_cpus=0)(Progress).remote()
             task = ray.remote(render_chunk_task).options(**_task_options(ray, cpus_per_chunk, gpus_per_chunk))
-            plan_ref = ray.put(plan)
-            refs = [task.remote(data, threads, plan_ref, span, tracker, f"chunk{i}") for i, span in enumerate(spans)]
+            # Each task gets only its part of the plan, so no process holds all of a long song's.
+            refs = [task.remote(data, threads, plan.part(*span), span, tracker, f"chunk{i}")
+                    for i, span in enumerate(spans)]
             with _progress_bar(end - first, show, output.name) as bar:
                 pending = list(refs)
                 while pending:

@@ -13,11 +13,12 @@ from __future__ import annotations
 import numpy as np
 
 
-def key_frames(path: np.ndarray, *, max_inbetweens: int, tolerance: float) -> np.ndarray:
+def key_frames(path, *, max_inbetweens: int, tolerance: float) -> np.ndarray:
     """Indices (ascending, int64) of the frames to generate; the others are in-betweens.
 
     path: [frames, ...] the generator's inputs per frame, in units where ``tolerance``
-        means something (trailing axes are flattened).
+        means something (trailing axes are flattened): an array, or anything with ``len`` whose
+        slices are arrays (read a few frames at a time, so a plan on disk stays there).
     max_inbetweens: most frames in a row between two generated ones (0: generate every frame).
     tolerance: how far any in-between's input may lie from the straight line between the
         generated frames either side of it.
@@ -25,16 +26,16 @@ def key_frames(path: np.ndarray, *, max_inbetweens: int, tolerance: float) -> np
     The first and last frames are always generated. Greedy from the start: each next key
     frame is the farthest one that keeps every frame before it within ``tolerance``.
     """
-    p = np.asarray(path, np.float64).reshape(len(path), -1)
-    n = len(p)
+    n = len(path)
     keys = [0]
     while keys[-1] < n - 1:
         a = keys[-1]
         b = min(a + max_inbetweens + 1, n - 1)
+        p = np.asarray(path[a:b + 1], np.float64).reshape(b - a + 1, -1)  # p[i] is frame a + i
         while b > a + 1:
-            t = (np.arange(a + 1, b) - a)[:, None] / (b - a)
-            straight = (1.0 - t) * p[a] + t * p[b]
-            if np.linalg.norm(p[a + 1:b] - straight, axis=1).max() <= tolerance:
+            t = (np.arange(1, b - a) / (b - a))[:, None]
+            straight = (1.0 - t) * p[0] + t * p[b - a]
+            if np.linalg.norm(p[1:b - a] - straight, axis=1).max() <= tolerance:
                 break
             b -= 1
         keys.append(b)
