@@ -63,12 +63,16 @@ def blurred(images: torch.Tensor) -> torch.Tensor:
 def test_a_bundled_gan_draws_sharp_varied_pictures(name):
     """Sharpness is measured against the held-out pictures of the model's theme, whose detail the
     training run recorded; a constant or blurred output fails (the test checks it would)."""
+    from visualizer.train.metrics import generated
+
     gen = load_generator(name, device="cpu")
-    images = gen(gen.sample_latents(16, seed=0))
+    # 64 samples: the fine detail of 16 swings with how many of them happen to be star fields
+    # (0.36 to 0.92 of the real pictures' over four seeds with the step-10217 cosmos).
+    images = generated(gen, 64, seed=0)
     _, meta = read_safetensors(bundled_path(name))
     real_hf = json.loads(meta["training"])["metrics"]["real_high_frequency_energy"]
     assert high_frequency_energy(images) > 0.5 * real_hf
     assert high_frequency_energy(blurred(images)) < 0.5 * real_hf  # what a blurry model would give
     assert images.std(dim=(1, 2, 3)).median() > 0.1                 # not flat
-    distance = (images[:8] - images[8:]).abs().mean(dim=(1, 2, 3))
+    distance = (images[:32] - images[32:]).abs().mean(dim=(1, 2, 3))
     assert distance.min() > 0.05                                     # different latents, different pictures

@@ -7,10 +7,15 @@ live, so every output is a typical draw of the generator's prior (``Generator.fr
 Training needs no pairs of music and pictures. Over batches of corpus windows it asks that
 (1) the pictures' distances rise with the descriptors' distances (1 - Pearson correlation over
 the batch's pairs of picture descriptors, through the frozen generator), (2) the latents' own
-angular distances do too (a cheap guide through the generator's bends), and (3) the outputs
+angular distances do too (a cheap guide through the generator's bends), (3) the outputs
 spread over the whole prior: a sliced Wasserstein distance between their projections and those
 of true prior samples, so no part of the latent space is left unused and nothing collapses onto
-one picture. Attribute directions (picture qualities as directions in the same coordinates) are
+one picture, and (4) every picture the music lands on is one worth showing: its mean brightness
+stays within the middle of the generator's own range (``exposure_range``). Without (4) the
+distance terms push the corpus's outliers, silence above all, to the most different pictures a
+generator has, which for the cosmos model is an empty black sky. The quietest corpus window is in
+every pictured batch, so what a show displays before the music starts is always watched.
+Attribute directions (picture qualities as directions in the same coordinates) are
 measured on the generator's samples and stored with the map.
 """
 
@@ -97,6 +102,8 @@ class MapTrainConfig:
     learning_rate: float = 2e-3
     latent_weight: float = 0.5
     prior_weight: float = 4.0
+    exposure_weight: float = 2.0
+    exposure_percentiles: tuple[float, float] = (20.0, 97.0)  # of the prior's picture brightness
     seed: int = 0
 
 
@@ -107,12 +114,29 @@ def probe(generator) -> Tensor:
         return descriptor(generator(generator.from_normal(eps)).float().cpu())
 
 
+@torch.no_grad()
+def exposure_range(generator, percentiles: tuple[float, float], samples: int = 128, seed: int = 7) -> tuple[float, float]:
+    """Mean brightness (luma 0..1) at the two ``percentiles`` of ``samples`` pictures from the prior."""
+    eps = torch.randn((samples, generator.latent_dim), generator=torch.Generator().manual_seed(seed))
+    b = torch.cat([qualities(generator(generator.from_normal(eps[i:i + 16])).float().cpu())["brightness"]
+                   for i in range(0, samples, 16)])
+    lo, hi = np.percentile(b.numpy(), percentiles)
+    return float(lo), float(hi)
+
+
+def _exposure_loss(brightness: Tensor, lo: float, hi: float) -> Tensor:
+    """Squared shortfall below ``lo`` and excess above ``hi``, in units of ``lo`` (0 inside the range)."""
+    return (((lo - brightness).clamp_min(0) ** 2 + (brightness - hi).clamp_min(0) ** 2) / max(lo, 1e-3) ** 2).mean()
+
+
 def train_map(generator, corpus: Corpus, cfg: MapTrainConfig = MapTrainConfig(), log=print) -> tuple[MusicMap, dict]:
     """A music map for ``generator`` trained on ``corpus``; returns it and its training figures."""
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     basis = DescriptorBasis.fit(corpus.embeddings, corpus.acoustic)
     data = torch.from_numpy(basis.descriptors(corpus.embeddings, corpus.acoustic))
+    quietest = data[int(np.argmin(corpus.acoustic[:, 1]))]  # column 1: level in dB / 20
+    lo, hi = exposure_range(generator, cfg.exposure_percentiles)
     music_map = MusicMap(basis, generator.latent_dim)
     opt = torch.optim.Adam(music_map.net.parameters(), lr=cfg.learning_rate)
     start, last = time.perf_counter(), 0.0
@@ -129,27 +153,50 @@ def train_map(generator, corpus: Corpus, cfg: MapTrainConfig = MapTrainConfig(),
         for group in opt.param_groups:
             group["lr"] = lr
         many = draw(cfg.prior_batch)
+        many[0] = quietest
         eps_many = music_map(many)
         d_music_many = _pair_distances(many)
         angles = _pair_distances(eps_many / math.sqrt(generator.latent_dim))
         loss_latent = 1 - _pearson(angles, d_music_many)
         loss_prior = _sliced_to_normal(eps_many, gen)
         few = many[:cfg.batch]
-        pictures = descriptor(generator.differentiable(generator.from_normal(eps_many[:cfg.batch])).float())
+        images = generator.differentiable(generator.from_normal(eps_many[:cfg.batch])).float()
+        pictures = descriptor(images)
+        brightness = qualities(images)["brightness"]
         loss_picture = 1 - _pearson(_pair_distances(pictures), _pair_distances(few))
-        loss = loss_picture + cfg.latent_weight * loss_latent + cfg.prior_weight * loss_prior
+        loss_exposure = _exposure_loss(brightness, lo, hi)
+        loss = loss_picture + cfg.latent_weight * loss_latent + cfg.prior_weight * loss_prior + \
+            cfg.exposure_weight * loss_exposure
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         figures = {"picture_corr": round(1 - loss_picture.item(), 3), "latent_corr": round(1 - loss_latent.item(), 3),
-                   "prior_swd": round(loss_prior.item(), 4)}
+                   "prior_swd": round(loss_prior.item(), 4),
+                   "exposed": round(float(((brightness >= lo) & (brightness <= hi)).float().mean()), 2)}
         now = time.perf_counter()
         if now - last > 30 or step == cfg.steps:
             log(f"map step {step}/{cfg.steps} ({now - start:.0f} s): " + ", ".join(f"{k} {v}" for k, v in figures.items()))
             last = now
     music_map.eval().requires_grad_(False)
+    figures.update(exposure_figures(music_map, generator, data, quietest, lo, hi))
+    log("map exposure: " + ", ".join(f"{k} {v}" for k, v in figures.items() if k.startswith("exposure")
+                                     or k.startswith("silence")))
     measure_attributes(music_map, generator)
     return music_map, figures
+
+
+@torch.no_grad()
+def exposure_figures(music_map: MusicMap, generator, data: Tensor, quietest: Tensor, lo: float, hi: float,
+                     windows: int = 96) -> dict:
+    """How the trained map's pictures are exposed: the share of ``windows`` evenly spaced corpus windows
+    whose picture's brightness is within [lo, hi], and the brightness of the quietest window's picture
+    (both luma 0..255)."""
+    rows = torch.cat([quietest[None], data[torch.linspace(0, len(data) - 1, windows).long()]])
+    b = torch.cat([qualities(generator(generator.from_normal(music_map(rows[i:i + 16]))).float().cpu())["brightness"]
+                   for i in range(0, len(rows), 16)])
+    inside = ((b[1:] >= lo * 0.9) & (b[1:] <= hi * 1.1)).float().mean()
+    return {"exposure_range": [round(lo * 255, 1), round(hi * 255, 1)], "exposure_share": round(float(inside), 3),
+            "silence_brightness": round(float(b[0]) * 255, 1)}
 
 
 @torch.no_grad()
