@@ -116,12 +116,14 @@ def test_inbetweens_look_like_the_frames_they_stand_in_for(click_wav, generator)
     for k in np.flatnonzero(steps > 10 * np.median(steps)):  # the latent leaps: a pulse's attack
         assert k in keys and k + 1 in keys, k
     exact = to_uint8_images(generator(torch.from_numpy(plan.latents)))
-    worst = np.inf
+    psnr = []
     for a, b in zip(plan.keys[:-1], plan.keys[1:]):
         for k in range(a + 1, b):
             blend = cross_fade(exact[a], exact[b], (k - a) / (b - a)).astype(float)
-            worst = min(worst, 10 * np.log10(255 ** 2 / max(np.mean((blend - exact[k]) ** 2), 1e-10)))
-    assert worst > 32, worst  # dB
+            psnr.append(10 * np.log10(255 ** 2 / max(np.mean((blend - exact[k]) ** 2), 1e-10)))
+    # dB. A blend across a leap would score 15-20. The worst in-between depends on the picture's fine
+    # detail: 32.4 with the step-2991 cosmos, 30.0 with the sharper step 10217 (dense star fields).
+    assert min(psnr) > 29 and np.mean(psnr) > 40, (min(psnr), np.mean(psnr))
 
 
 def test_a_section_is_frame_for_frame_the_same_part_of_the_whole_render(tmp_path, generator):
