@@ -205,9 +205,12 @@ def cmd_render(argv: list[str]) -> int:
         return 0
     if args.chunks is not None and args.chunks < 1:
         raise UserError(f"--chunks {args.chunks}: give 1 or more chunks")
-    from visualizer.render.chunks import chunk_count
+    chunks = args.chunks or 1
+    if args.chunks is None and settings.render.chunk_s > 0:  # only then is the song's length needed here
+        from visualizer.render.chunks import chunk_count
+        from visualizer.render.cluster import song_duration_s
 
-    chunks = chunk_count(settings, _song_seconds(args.input), args.chunks)
+        chunks = chunk_count(settings.render.chunk_s, song_duration_s(Path(args.input)))
     if chunks > 1:
         from visualizer.render.cluster import render_chunked
 
@@ -221,13 +224,6 @@ def cmd_render(argv: list[str]) -> int:
                              start_s=args.start, end_s=args.end)
     _report(result)
     return 0
-
-
-def _song_seconds(path: str) -> float:
-    """A song's length from its container (0 when unknown; the render itself then says what is wrong)."""
-    from visualizer.render.cluster import song_frames
-
-    return song_frames(Path(path), 1000.0) / 1000.0
 
 
 def _render_many_parser() -> argparse.ArgumentParser:

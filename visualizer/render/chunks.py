@@ -27,14 +27,9 @@ def chunk_spans(first: int, end: int, chunks: int) -> list[tuple[int, int]]:
     return [(a, b) for a, b in zip(cuts, cuts[1:]) if b > a]
 
 
-def chunk_count(settings: Settings, duration_s: float, chunks: int | None) -> int:
-    """How many chunks a render is split into: ``--chunks`` when given, else one per ``render.chunk_s``
-    seconds (0: not split, 1 chunk)."""
-    if chunks:
-        return chunks
-    if settings.render.chunk_s > 0:
-        return max(1, math.ceil(duration_s / settings.render.chunk_s))
-    return 1
+def chunk_count(chunk_s: float, duration_s: float) -> int:
+    """How many chunks of ``chunk_s`` seconds (``render.chunk_s``) a song of ``duration_s`` is split into."""
+    return max(1, math.ceil(duration_s / chunk_s))
 
 
 def join_chunks(parts: list[Path], output: Path, settings: Settings, audio: AudioClip | None,

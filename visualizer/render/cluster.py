@@ -174,20 +174,19 @@ def _progress_bar(total: int, show: bool, desc: str):
     return tqdm(total=total, unit="frame", disable=not show, desc=desc, file=sys.stderr)
 
 
-def song_frames(path: Path, fps: float) -> int:
-    """Frames of a song's video from its container's duration (0 when unknown: a corrupt file)."""
+def song_duration_s(path: Path) -> float:
+    """A song's length in seconds from its container, without decoding it (0 when unknown: a corrupt
+    file, which its render then names)."""
     import av
-
-    from visualizer.engine import frame_count
 
     try:
         with av.open(str(path)) as c:
             stream = c.streams.audio[0]
             if stream.duration is not None:
-                return frame_count(float(stream.duration * stream.time_base), fps)
-            return frame_count(c.duration / 1e6, fps) if c.duration else 0
+                return float(stream.duration * stream.time_base)
+            return c.duration / 1e6 if c.duration else 0.0
     except (av.error.FFmpegError, IndexError, OSError):
-        return 0
+        return 0.0
 
 
 @dataclass
@@ -238,6 +237,7 @@ def render_many(songs: list[Path], out_dir: Path, settings: Settings, *, address
     one that fails is reported and the others go on. Returns one outcome per song, in order."""
     import torch
 
+    from visualizer.engine import frame_count
     from visualizer.render.video import check_output_path
 
     try:
@@ -259,7 +259,8 @@ def render_many(songs: list[Path], out_dir: Path, settings: Settings, *, address
             tracker = ray.remote(num_cpus=0)(Progress).remote()
             task = ray.remote(render_song_task).options(**_task_options(ray, cpus_per_song, gpus_per_song))
             window = max(2, 2 * int(ray.cluster_resources().get("CPU", 2) // max(cpus_per_song, 1)))
-            total = sum(song_frames(job.song, settings.render.fps) for job in todo)
+            lengths = [song_duration_s(job.song) for job in todo]
+            total = sum(frame_count(d, settings.render.fps) for d in lengths if d)
             running: dict = {}
             queue = list(todo)
             with _progress_bar(total, show, f"{len(todo)} songs") as bar:
