@@ -27,7 +27,7 @@ from visualizer.mapping.follow import PlaceFollower
 from visualizer.mapping.mapper import Mapper
 from visualizer.mapping.walk import Keyframes
 from visualizer.models.base import Generator
-from visualizer.models.io import apply_model_settings, load_generator
+from visualizer.models.io import load_configured
 from visualizer.render.compositor import Compositor
 from visualizer.render.frame_plan import FramePlan, pack_uniforms, plan_array
 from visualizer.render.inbetween import cross_fade, key_frames
@@ -321,6 +321,21 @@ def section_frames(duration_s: float, fps: float, start_s: float | None, end_s: 
     return first, end
 
 
+def open_song(input_path: str | Path, output_path: str | Path, settings: Settings, start_s: float | None,
+              end_s: float | None, generator: Generator | None = None
+              ) -> tuple[Path, AudioClip, tuple[int, int] | None, OfflineRenderer]:
+    """What a render of one song starts with, in the order that tells a mistake before any work: the
+    checked output path, the decoded song, its section's frames (None: all of it) and a renderer
+    with the generator (``generator``, else the one the settings name) and its music map."""
+    output = check_output_path(output_path)
+    settings.render.frame_size()  # a bad size is told before the song is loaded
+    clip = load_audio(input_path)
+    section = section_frames(clip.duration_s, settings.render.fps, start_s, end_s)
+    generator = generator or load_configured(settings)
+    follower = place_follower(settings, generator, warn=lambda m: print(f"visualizer: note: {m}", file=sys.stderr))
+    return output, clip, section, OfflineRenderer(settings, generator, follower)
+
+
 def render_file(input_path: str | Path, output_path: str | Path, settings: Settings, *,
                 progress: bool | None = None, generator: Generator | None = None,
                 start_s: float | None = None, end_s: float | None = None,
@@ -331,15 +346,7 @@ def render_file(input_path: str | Path, output_path: str | Path, settings: Setti
     ``start_s``/``end_s`` render only that part of the song, frame for frame as in the whole render;
     ``on_frames(n)`` is told of every ``n`` frames written.
     """
-    output = check_output_path(output_path)
-    settings.render.frame_size()  # a bad size is told before the song is loaded
-    clip = load_audio(input_path)
-    section = section_frames(clip.duration_s, settings.render.fps, start_s, end_s)
-    if generator is None:
-        generator = load_generator(settings.model.checkpoint or None, device=settings.model.device)
-        apply_model_settings(generator, settings)
-    follower = place_follower(settings, generator, warn=lambda m: print(f"visualizer: note: {m}", file=sys.stderr))
-    renderer = OfflineRenderer(settings, generator, follower)
+    output, clip, section, renderer = open_song(input_path, output_path, settings, start_s, end_s, generator)
     show = sys.stderr.isatty() if progress is None else progress
     from tqdm import tqdm
 

@@ -600,7 +600,7 @@ def run_live(input_spec: str, settings: Settings, *, settings_path=None, device=
 
     from visualizer.audio.live import FilePlayback, MicInput
     from visualizer.audio.sources import load_audio
-    from visualizer.models.io import load_generator
+    from visualizer.models.io import load_configured
     from visualizer.render.window import LiveWindow, check_display
 
     # Installed first, so that a signal during start-up also ends the show cleanly.
@@ -615,8 +615,7 @@ def run_live(input_spec: str, settings: Settings, *, settings_path=None, device=
             source = MicInput(device, system=input_spec == "system")
         else:
             source = FilePlayback(load_audio(input_spec), device)
-        generator = load_generator(settings.model.checkpoint or None, device=settings.model.device)
-        apply_model_settings(generator, settings)
+        generator = load_configured(settings)
         if generator.device.type == "cpu":
             # The display (software GL on machines without a GPU) and the audio need cores too.
             torch.set_num_threads(settings.live.cpu_threads or max(1, (os.cpu_count() or 2) // 2))

@@ -261,6 +261,14 @@ def apply_model_settings(generator: Generator, settings) -> None:
         generator.precision = settings.model.precision
 
 
+def load_configured(settings) -> Generator:
+    """The generator the settings name (``model.checkpoint``, else the bundled default) on
+    ``model.device``, with the settings it reads while running applied."""
+    generator = load_generator(settings.model.checkpoint or None, device=settings.model.device)
+    apply_model_settings(generator, settings)
+    return generator
+
+
 def resolve_device(device: str) -> torch.device:
     """'auto' -> CUDA when available, else CPU; anything else is checked for availability."""
     if device == "auto":

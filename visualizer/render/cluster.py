@@ -86,13 +86,11 @@ def _setup_worker(settings_data: dict, threads: int):
     """The settings and a generator, in a worker process."""
     import torch
 
-    from visualizer.models.io import apply_model_settings, load_generator
+    from visualizer.models.io import load_configured
 
     torch.set_num_threads(threads)
     settings = from_dict(settings_data)
-    generator = load_generator(settings.model.checkpoint or None, device=settings.model.device)
-    apply_model_settings(generator, settings)
-    return settings, generator
+    return settings, load_configured(settings)
 
 
 def _reporter(progress, key: str):
@@ -307,22 +305,14 @@ def render_chunked(input_path: Path, output: Path, settings: Settings, chunks: i
     then joined without encoding again; the frames are those of ``render_file``. Returns a RenderResult."""
     import torch
 
-    from visualizer.audio.sources import load_audio
-    from visualizer.engine import (OfflineRenderer, RenderResult, place_follower, section_frames)
-    from visualizer.models.io import apply_model_settings, load_generator
+    from visualizer.engine import RenderResult, open_song
     from visualizer.render.chunks import chunk_spans, join_chunks
-    from visualizer.render.video import check_output_path, copyable_audio
+    from visualizer.render.video import copyable_audio
 
     begin = time.perf_counter()
-    output = check_output_path(output)
-    settings.render.frame_size()
-    clip = load_audio(input_path)
+    output, clip, section, renderer = open_song(input_path, output, settings, start_s, end_s)
     fps = settings.render.fps
-    section = section_frames(clip.duration_s, fps, start_s, end_s)
-    generator = load_generator(settings.model.checkpoint or None, device=settings.model.device)
-    apply_model_settings(generator, settings)
-    follower = place_follower(settings, generator, warn=lambda m: print(f"visualizer: note: {m}", file=sys.stderr))
-    plan, stages = OfflineRenderer(settings, generator, follower).prepare(clip)
+    plan, stages = renderer.prepare(clip)
     first, end = section or (0, plan.end)
     spans = chunk_spans(first, end, chunks)
     data, threads = to_dict(settings), torch.get_num_threads()
