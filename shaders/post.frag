@@ -2,7 +2,7 @@
 // Post-processing of one generated frame: fill of the output's shape, zoom, flowing warp, bicubic
 // (or bilinear) upscale, hue rotation, flash and vignette. Every effect is driven by a uniform the
 // Mapper sets. The loader defines BICUBIC, BLEND and GRAIN (0 or 1) and FIT (0 cover, 1 mirror,
-// 2 zoom-blur) after the #version line: compile-time switches, because a software rasteriser runs
+// 2 zoom-blur; "wide" is cover of a wide frame) after the #version line: compile-time switches, because a software rasteriser runs
 // both sides of a branch on a uniform.
 uniform sampler2D u_frame;     // newest generated image, RGB
 uniform sampler2D u_prev;      // the one before it (live mode blends the two)
@@ -16,7 +16,7 @@ uniform float u_warp;          // distortion strength, 0 = none
 uniform mat3 u_hue_matrix;     // hue rotation: RGB -> YIQ, rotate I/Q, -> RGB (built on the CPU)
 uniform float u_vignette;      // corner darkening 0..1
 uniform float u_grain;         // film grain amplitude, 0 = none
-uniform float u_aspect;        // output width / height; the generated picture is square
+uniform float u_aspect;        // output width / height
 
 in vec2 v_uv;
 out vec4 f_color;
@@ -95,13 +95,14 @@ vec3 finish(vec3 color) {
 }
 
 void main() {
-    // Output position in units of the output's height, centred: the square picture spans [-0.5, 0.5]
-    // of the longer side (cover: it fills the output, the rest is cropped) or of the shorter one.
-    vec2 p = (v_uv - 0.5) * vec2(u_aspect, 1.0);
+    // Output position in units of the frame, centred: the frame spans [-0.5, 0.5] of the output's
+    // longer side relative to it (cover: it fills the output, the rest is cropped) or of the shorter.
+    float a = u_aspect * u_frame_size.y / u_frame_size.x;  // the output's shape relative to the frame's
+    vec2 p = (v_uv - 0.5) * vec2(a, 1.0);
 #if FIT == 0
-    p /= max(u_aspect, 1.0);
+    p /= max(a, 1.0);
 #else
-    p /= min(u_aspect, 1.0);
+    p /= min(a, 1.0);
 #endif
     vec2 uv = 0.5 + p / max(u_zoom, 1e-3);
     uv += u_warp * 0.03 * vec2(sin(uv.y * 9.0 + u_time * 1.3), cos(uv.x * 7.0 - u_time * 1.1));
@@ -109,7 +110,7 @@ void main() {
     // Beyond the picture's own square: the copy enlarged to cover the output, blurred and dimmed
     // (one side or the other per pixel, so a rasteriser that shades in blocks pays for one).
     if (max(abs(uv.x - 0.5), abs(uv.y - 0.5)) > 0.5) {
-        vec2 cover = 0.5 + (v_uv - 0.5) * vec2(u_aspect, 1.0) / max(u_aspect, 1.0) / 1.1;
+        vec2 cover = 0.5 + (v_uv - 0.5) * vec2(a, 1.0) / max(a, 1.0) / 1.1;
         vec3 color = backdrop(u_frame, cover);
 #if BLEND
         color = mix(backdrop(u_prev, cover), color, u_mix);

@@ -138,6 +138,15 @@ def test_size_wxh_renders_a_video_of_that_shape(tmp_path, wav):
         assert (c.streams.video[0].codec_context.width, c.streams.video[0].codec_context.height) == (64, 36)
 
 
+def test_wide_fit_with_a_square_only_model_says_it_works_as_cover(tmp_path, wav):
+    show = tmp_path / "show.toml"
+    show.write_text('[effects]\nfit = "wide"\n')
+    proc = run("--input", wav, "--output", tmp_path / "wide.mp4", "--settings", show, "--size", "64x36",
+               "--fps", "10", "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    assert 'effects.fit = "wide" works as "cover"' in proc.stderr and "StyleGAN" in proc.stderr
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("rate, channels", [(8000, 1), (96000, 2), (44100, 6), (22050, 3)])
 def test_any_rate_and_channel_count_renders(tmp_path, rate, channels):

@@ -7,6 +7,7 @@ during which it is heard (the analyzer adds at most one hop of delay).
 
 from __future__ import annotations
 
+import itertools
 import sys
 import time
 from collections import deque
@@ -18,15 +19,15 @@ from typing import Callable
 import numpy as np
 import torch
 
-from visualizer.audio.analyzer import analyse_signal
+from visualizer.audio.analyzer import Analyzer
 from visualizer.audio.features import FeatureTrack
-from visualizer.audio.sources import AudioClip, load_audio
+from visualizer.audio.sources import AudioClip, AudioFile, Resampler, open_audio
 from visualizer.errors import UserError
 from visualizer.listen.listener import MusicTrack
 from visualizer.mapping.follow import PlaceFollower
 from visualizer.mapping.mapper import Mapper
 from visualizer.mapping.walk import Keyframes
-from visualizer.models.base import Generator
+from visualizer.models.base import Generator, shape_pictures
 from visualizer.models.io import load_configured
 from visualizer.render.compositor import Compositor
 from visualizer.render.frame_plan import FramePlan, pack_uniforms, plan_array
@@ -103,13 +104,45 @@ def build_mapper(settings: Settings, generator: Generator, keyframes: Keyframes,
                   to_offset=to_offset)
 
 
-def hear_clip(clip: AudioClip, settings: Settings) -> MusicTrack:
+def hear_clip(clip: AudioClip | AudioFile, settings: Settings) -> MusicTrack:
     """The listener over a whole clip, on the live schedule (``listen.update_s``), on one core."""
-    from visualizer.listen.listener import Listener, to_listener_rate
+    return analyse_and_hear(clip, settings, analyse=False)[1]
 
+
+def analyse_and_hear(audio: AudioClip | AudioFile, settings: Settings, *, analyse: bool = True, hear: bool = True,
+                     stage_s: dict[str, float] | None = None) -> tuple[FeatureTrack | None, MusicTrack | None]:
+    """The analysis (``analyse``) and the listener's track (``hear``) of a song read once, a block at
+    a time, so that memory does not grow with its length; seconds spent on each added to ``stage_s``."""
+    from visualizer.listen.listener import SAMPLE_RATE, Listener
+
+    stage_s = {} if stage_s is None else stage_s
+    clock = time.perf_counter()
+
+    def lap(stage: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        stage_s[stage] = stage_s.get(stage, 0.0) + now - clock
+        clock = now
+
+    analyzer = Analyzer(settings.analysis) if analyse else None
+    parts: list[FeatureTrack] = []
+    to_analysis = Resampler(audio.sample_rate, settings.analysis.sample_rate)
     # musicnn's small convolutions split badly across threads: on two cores a 30 s clip took
     # 4.5 s on both and 2.6 s on one (docs/benchmarks.md).
-    return Listener.bundled(threads=1).track(to_listener_rate(clip.mono(), clip.sample_rate), settings.listen.update_s)
+    hearing = Listener.bundled(threads=1).stream(settings.listen.update_s) if hear else None
+    to_listener = Resampler(audio.sample_rate, SAMPLE_RATE)
+    lap("listening")
+    for block in itertools.chain(audio.blocks(), [None]):
+        end = block is None
+        mono = None if end else block.mean(axis=0, dtype=np.float32)
+        if analyzer is not None:
+            parts.append(analyzer.process(to_analysis.flush() if end else to_analysis(mono)))
+            lap("analysis")
+        if hearing is not None:
+            hearing.feed(to_listener.flush() if end else to_listener(mono))
+            lap("listening")
+    track = FeatureTrack.concat(parts) if analyzer is not None else None
+    return track, hearing.finish() if hearing is not None else None
 
 
 class _ScaledPath:
@@ -164,27 +197,17 @@ class OfflineRenderer:
         keys = key_frames(path, max_inbetweens=s.render.inbetweens, tolerance=s.render.inbetween_tolerance)
         return FramePlan(latents=latents, uniform_rows=uniforms, noise=noise, keys=keys, batch=s.render.batch)
 
-    def prepare(self, clip: AudioClip) -> tuple[FramePlan, dict[str, float]]:
+    def prepare(self, clip: AudioClip | AudioFile) -> tuple[FramePlan, dict[str, float]]:
         """The whole song's frame plan, and the seconds its analysis, listening and mapping took."""
         s = self.settings
         stages: dict[str, float] = {}
-        clock = time.perf_counter()
-
-        def lap(stage: str) -> None:
-            nonlocal clock
-            now = time.perf_counter()
-            stages[stage] = now - clock
-            clock = now
-
-        track = analyse_signal(clip.mono_at(s.analysis.sample_rate), s.analysis)
-        lap("analysis")
-        music = hear_clip(clip, s) if self.follower is not None else None
-        lap("listening")
+        track, music = analyse_and_hear(clip, s, hear=self.follower is not None, stage_s=stages)
+        start = time.perf_counter()
         plan = self.plan(track, frame_count(clip.duration_s, s.render.fps), music)
-        lap("mapping")
+        stages["mapping"] = time.perf_counter() - start
         return plan, stages
 
-    def render(self, clip: AudioClip, output: Path, on_frames: Callable[[int], None] = lambda n: None,
+    def render(self, clip: AudioClip | AudioFile, output: Path, on_frames: Callable[[int], None] = lambda n: None,
                section: tuple[int, int] | None = None, copy_audio_from: Path | None = None) -> RenderResult:
         """Render ``clip`` to ``output``; ``on_frames(n)`` is called after every ``n`` frames written.
 
@@ -203,7 +226,7 @@ class OfflineRenderer:
         return RenderResult(path=result.path, frames=result.frames, audio_duration_s=result.audio_duration_s,
                             wall_s=time.perf_counter() - start, stage_s=result.stage_s, generated=result.generated)
 
-    def draw(self, plan: FramePlan, output: Path, *, audio: AudioClip | None, section: tuple[int, int] | None = None,
+    def draw(self, plan: FramePlan, output: Path, *, audio: AudioClip | AudioFile | None, section: tuple[int, int] | None = None,
              on_frames: Callable[[int], None] = lambda n: None, copy_audio_from: Path | None = None) -> RenderResult:
         """The pixels of ``plan``'s frames first..end-1 (``section``; all of them for None) into ``output``,
         with ``audio`` (already cut to the section) or none (a chunk of a render split over machines)."""
@@ -233,6 +256,7 @@ class OfflineRenderer:
             stages["generator"] += time.perf_counter() - t0
             return images
 
+        shape_pictures(self.generator, s.effects.fit, size)
         compositor = Compositor(size, fit=s.effects.fit)
         # Three stages overlap: the generator works one batch ahead in its own thread, the main
         # thread (which owns the OpenGL context) blends in-betweens and shades, and the encoder
@@ -323,16 +347,22 @@ def section_frames(duration_s: float, fps: float, start_s: float | None, end_s: 
 
 def open_song(input_path: str | Path, output_path: str | Path, settings: Settings, start_s: float | None,
               end_s: float | None, generator: Generator | None = None
-              ) -> tuple[Path, AudioClip, tuple[int, int] | None, OfflineRenderer]:
+              ) -> tuple[Path, AudioFile, tuple[int, int] | None, OfflineRenderer]:
     """What a render of one song starts with, in the order that tells a mistake before any work: the
-    checked output path, the decoded song, its section's frames (None: all of it) and a renderer
+    checked output path, the song (checked to decode, read again a block at a time when used), its section's frames (None: all of it) and a renderer
     with the generator (``generator``, else the one the settings name) and its music map."""
     output = check_output_path(output_path)
     settings.render.frame_size()  # a bad size is told before the song is loaded
-    clip = load_audio(input_path)
+    clip = open_audio(input_path)
     section = section_frames(clip.duration_s, settings.render.fps, start_s, end_s)
     generator = generator or load_configured(settings)
-    follower = place_follower(settings, generator, warn=lambda m: print(f"visualizer: note: {m}", file=sys.stderr))
+
+    def note(message: str) -> None:
+        print(f"visualizer: note: {message}", file=sys.stderr)
+
+    follower = place_follower(settings, generator, warn=note)
+    if (wide := shape_pictures(generator, settings.effects.fit, settings.render.frame_size())) is not None:
+        note(wide)
     return output, clip, section, OfflineRenderer(settings, generator, follower)
 
 

@@ -60,7 +60,7 @@ def _opt(default: Any, doc: str, *, lo: float | None = None, hi: float | None = 
     return field(default=default, metadata=meta)
 
 
-FITS = ("cover", "mirror", "zoom-blur")
+FITS = ("cover", "mirror", "zoom-blur", "wide")
 
 
 @dataclass(frozen=True)
@@ -195,8 +195,10 @@ class EffectsSettings:
     vignette: float = _opt(0.25, "darkening toward the corners, 0..1", lo=0, hi=1)
     fit: str = _opt("cover", "how the generator's square picture fills a video or window of another shape: cover "
                              "(enlarged to fill it, the overflow cropped), mirror (all of it in the middle, "
-                             "mirrored copies filling the sides seamlessly) or zoom-blur (all of it in the middle, "
-                             "over a blurred enlarged copy)", choices=FITS)
+                             "mirrored copies filling the sides seamlessly), zoom-blur (all of it in the middle, "
+                             "over a blurred enlarged copy) or wide (StyleGAN2/3 models draw a picture of about "
+                             "the output's shape, the square one in its middle, at the cost of its extra pixels; "
+                             "other models work as cover)", choices=FITS)
     grain: float = _opt(0.0, "film grain always present (amplitude, 0..1; grain makes videos much larger); "
                              "the 'grain' target adds to it",
                         lo=0, hi=1)

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from visualizer.audio.demo import write_wav
-from visualizer.audio.sources import AudioError, load_audio
+from visualizer.audio.sources import AudioError, Resampler, load_audio, open_audio
 from tests.conftest import tone
 
 
@@ -50,3 +50,44 @@ def test_empty_wav(tmp_path):
     path = write_wav(tmp_path / "empty.wav", np.zeros(0, np.float32), 44100)
     with pytest.raises(AudioError, match="no audio samples"):
         load_audio(path)
+
+
+def test_a_song_read_in_blocks_is_the_song_decoded_whole(tmp_path):
+    samples = tone(3.0, 44100, channels=2) * np.linspace(0.2, 1.0, 3 * 44100, dtype=np.float32)
+    path = tmp_path / "a.flac"
+    _encode(path, samples, 44100, "FLAC", "PCM_16")
+    whole = load_audio(path)
+    song = open_audio(path)
+    assert (song.sample_rate, song.channels, song.frames) == (whole.sample_rate, whole.channels, whole.frames)
+    for size in (1000, 65536):
+        blocks = list(song.blocks(size))
+        assert all(b.shape[1] == size for b in blocks[:-1])
+        np.testing.assert_array_equal(np.concatenate(blocks, axis=1), whole.samples)
+    part = song.trimmed(0.75, 2.1)
+    np.testing.assert_array_equal(part.load().samples, whole.trimmed(0.75, 2.1).samples)
+    assert part.duration_s == pytest.approx(1.35, abs=1e-4)
+
+
+def test_a_corrupt_song_is_one_line_before_anything_is_read(tmp_path):
+    good = write_wav(tmp_path / "good.wav", tone(1.0, 44100), 44100)
+    bad = tmp_path / "bad.mp3"
+    bad.write_bytes(b"ID3" + bytes(range(256)) * 40)
+    with pytest.raises(AudioError, match="not an audio file|no audio stream|corrupt|no audio samples"):
+        open_audio(bad)
+    song = open_audio(good)
+    good.write_bytes(good.read_bytes()[:30000])  # cut short after it was checked
+    with pytest.raises(AudioError, match="changed while it was being rendered"):
+        list(song.blocks())
+
+
+@pytest.mark.parametrize("rate, target, channels", [(44100, 22050, 1), (44100, 48000, 2), (22050, 22050, 1)])
+def test_resampling_in_blocks_gives_the_samples_of_resampling_at_once(rate, target, channels):
+    import soxr
+
+    x = np.random.default_rng(0).standard_normal((channels, rate * 2 + 77)).astype(np.float32) * 0.3
+    whole = soxr.resample(x.T, rate, target, quality="HQ").T if rate != target else x
+    resampler = Resampler(rate, target, channels)
+    parts = [resampler(x[:, i:i + 3001] if channels > 1 else x[0, i:i + 3001]) for i in range(0, x.shape[1], 3001)]
+    parts.append(resampler.flush())
+    joined = np.concatenate(parts, axis=-1)
+    np.testing.assert_array_equal(joined.reshape(whole.shape), whole.astype(np.float32))

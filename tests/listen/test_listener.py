@@ -76,6 +76,18 @@ def test_the_networks_take_turns_on_windows_that_end_at_each_update(listener):
     assert track.at(0.2) is None and track.at(3.7).time_s == 3.5
 
 
+def test_a_stream_heard_block_by_block_is_heard_as_when_whole(listener):
+    audio = np.concatenate([pad_chords(3.0), drum_loop(3.3)])
+    whole = listener.track(audio, 0.5)
+    hearing = listener.stream(0.5)
+    for i in range(0, len(audio), 7001):  # blocks shorter and longer than an update
+        hearing.feed(audio[i:i + 7001])
+    streamed = hearing.finish()
+    np.testing.assert_array_equal(streamed.time_s, whole.time_s)
+    np.testing.assert_array_equal(streamed.embedding, whole.embedding)
+    np.testing.assert_array_equal(streamed.tags, whole.tags)
+
+
 def test_audio_at_any_rate_is_heard_at_16_khz():
     y = np.sin(2 * np.pi * 440 * np.arange(44100) / 44100).astype(np.float32)
     out = to_listener_rate(y, 44100)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from tests.models.nvlabs_format import as_persistent, write_network_pickle
-from tests.models.stylegan_checks import reduced_precision_error, render_with_model
+from tests.models.stylegan_checks import check_wide_pictures, reduced_precision_error, render_with_model
 from visualizer.models.base import CheckpointError, Generator
 from visualizer.models.io import load_generator, save_stylegan
 from visualizer.models.stylegan2 import StyleGAN2, StyleGAN2Config, StyleGANGenerator
@@ -189,3 +189,7 @@ def test_noise_scale_per_sample_and_layer(net):
 def test_reduced_precision_synthesis_stays_close_to_fp32(net, precision, tolerance):
     # The mapping, styles and Fourier features stay fp32; only the convolutions drop precision.
     assert reduced_precision_error(net, precision) < tolerance
+
+
+def test_wider_pictures_grow_the_constant_input_outward(net):
+    check_wide_pictures(net, step=8, middle_corr=0.95)

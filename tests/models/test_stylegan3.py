@@ -1,10 +1,11 @@
 """Our StyleGAN3 generator (configs T and R): NVlabs pickles (read as data), our format, identical outputs."""
 
+import numpy as np
 import pytest
 import torch
 
 from tests.models.nvlabs_format import as_persistent, write_network_pickle
-from tests.models.stylegan_checks import reduced_precision_error, render_with_model
+from tests.models.stylegan_checks import check_wide_pictures, reduced_precision_error, render_with_model
 from visualizer.models.base import Generator
 from visualizer.models.io import convert_checkpoint, load_generator, read_safetensors, save_stylegan
 from visualizer.models.stylegan2 import StyleGANGenerator
@@ -130,7 +131,27 @@ def test_a_video_renders_with_a_stylegan3_pickle(tmp_path):
     assert max(float(abs(a.astype(int) - b.astype(int)).mean()) for a, b in zip(frames, frames[1:])) > 0.5
 
 
+@pytest.mark.slow
+def test_a_wide_video_shows_the_square_picture_in_the_middle_and_more_of_the_plane_beside_it(tmp_path):
+    model = random_network("T")
+    pickle_path = tmp_path / "stylegan3-t.pkl"
+    write_network_pickle(pickle_path, {"G_ema": as_persistent(model, KWARGS["T"], "Generator")})
+    quiet = '[effects]\nvignette = 0\nfit = "{}"\n'
+    wide = render_with_model(pickle_path, quiet.format("wide"), tmp_path, size="96x48")
+    mirror = render_with_model(pickle_path, quiet.format("mirror"), tmp_path, size="96x48")
+    assert wide[0].shape == (48, 96, 3) and len(wide) == len(mirror)
+    a, b = np.stack(wide).astype(float), np.stack(mirror).astype(float)
+    # The middle third is the square picture in both; beside it mirror shows it mirrored, wide draws on.
+    assert np.corrcoef(a[:, 8:40, 32:64].ravel(), b[:, 8:40, 32:64].ravel())[0, 1] > 0.9
+    assert np.abs(a[:, :, :24] - b[:, :, :24]).mean() > 3 * np.abs(a[:, 8:40, 32:64] - b[:, 8:40, 32:64]).mean()
+
+
 @pytest.mark.parametrize("precision, tolerance", [("fp16", 0.005), ("bf16", 0.03)])
 def test_reduced_precision_synthesis_stays_close_to_fp32(net, precision, tolerance):
     # The mapping, styles and Fourier features stay fp32; only the convolutions drop precision.
     assert reduced_precision_error(net[1], precision) < tolerance
+
+
+def test_wider_pictures_sample_the_fourier_input_further_out(net):
+    _, model = net
+    check_wide_pictures(model, step=2, middle_corr=0.999)

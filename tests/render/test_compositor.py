@@ -142,6 +142,19 @@ def test_mirror_shows_all_of_the_picture_with_seamless_mirrored_sides(wide):
     assert np.abs(np.diff(out[:, 24:40], axis=1)).max() < 12
 
 
+def test_wide_shows_all_of_a_picture_drawn_in_the_outputs_shape(wide):
+    wide.fit = "wide"
+    wide.draw(gradient(32, 64), plain())  # a generator's 2:1 picture for a 2:1 video
+    out = wide.read().astype(int)
+    assert out[:, 0, 0].mean() < 10 and out[:, -1, 0].mean() > 245      # all of its width
+    assert out[0, :, 1].mean() < 10 and out[-1, :, 1].mean() > 245      # and all of its height
+    wide.draw(gradient(32, 96), plain())  # 3:1: as cover, the middle of its width
+    out = wide.read().astype(int)
+    assert out[0, :, 1].mean() < 10 and out[-1, :, 1].mean() > 245
+    assert 30 < out[:, 0, 0].mean() < 55 and 200 < out[:, -1, 0].mean() < 225
+    wide.fit = "cover"
+
+
 def test_zoom_blur_shows_the_picture_sharp_over_a_blurred_dimmer_copy(wide):
     checks = ((np.indices((64, 64)).sum(0) // 4) % 2 * 255).astype(np.uint8)
     picture = np.stack([checks, checks, checks], axis=-1)

@@ -135,25 +135,74 @@ class Listener:
 
         ``batch`` windows go through a network at once; more than two is slower on a CPU (the
         activations of a batch of 8 outgrow the caches: 105 against 45 ms a window on one core)."""
-        times = np.arange(1, int(len(audio_16k) / SAMPLE_RATE / update_s + 1e-9) + 1) * update_s
-        padded = np.concatenate([np.zeros(WINDOW_SAMPLES, np.float32), audio_16k.astype(np.float32)])
-        probs, embedding = self.empty_state()
-        rows_p = np.zeros((len(times), len(probs)), np.float32)
-        rows_e = np.zeros((len(times), len(embedding)), np.float32)
-        outputs = {}
-        for net in range(len(self.nets)):
-            mine = np.arange(net, len(times), len(self.nets))
-            ends = [int(round(times[k] * SAMPLE_RATE)) + WINDOW_SAMPLES for k in mine]
-            parts = [self.hear_with(net, np.stack([padded[e - WINDOW_SAMPLES:e] for e in ends[i:i + batch]]))
-                     for i in range(0, len(ends), batch)]
-            outputs[net] = dict(zip(mine.tolist(), zip(*(np.concatenate(x) for x in zip(*parts))))) if parts else {}
-        for k in range(len(times)):
-            net = k % len(self.nets)
-            p, e = outputs[net][k]
-            probs[self._tag_columns(net)] = p
-            embedding[self._embedding_columns(net)] = e
-            rows_p[k], rows_e[k] = probs, embedding
-        return MusicTrack(times, self.tags_of(rows_p), rows_e)
+        hearing = self.stream(update_s, batch)
+        hearing.feed(audio_16k)
+        return hearing.finish()
+
+    def stream(self, update_s: float, batch: int = 2) -> "Hearing":
+        """``track`` of a stream fed a block at a time (``Hearing.feed``), holding only a window of it."""
+        return Hearing(self, update_s, batch)
+
+
+class Hearing:
+    """A Listener's track of a stream of 16 kHz mono audio fed in blocks of any size: the same rows as
+    ``Listener.track`` of the whole stream, holding only the samples the next windows need."""
+
+    def __init__(self, listener: Listener, update_s: float, batch: int) -> None:
+        self.listener, self.update_s, self.batch = listener, update_s, batch
+        self._held = np.zeros(WINDOW_SAMPLES, np.float32)  # silence before the stream's start
+        self._held_from = -WINDOW_SAMPLES                   # stream sample of _held[0]
+        self._fed = 0
+        self._taken = 0                                     # updates whose window has been cut
+        self._waiting: dict[int, list[tuple[int, np.ndarray]]] = {n: [] for n in range(len(listener.nets))}
+        self._heard: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._state = listener.empty_state()
+        self._rows: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def _end(self, k: int) -> int:
+        """The stream sample that update ``k``'s window ends before."""
+        return int(round((k + 1) * self.update_s * SAMPLE_RATE))
+
+    def feed(self, audio_16k: np.ndarray) -> None:
+        """The next samples of the stream, float32 [n]."""
+        self._held = np.concatenate([self._held, np.asarray(audio_16k, np.float32)])
+        self._fed += len(audio_16k)
+        nets = len(self.listener.nets)
+        while self._taken < int(self._fed / SAMPLE_RATE / self.update_s + 1e-9):
+            k = self._taken
+            end = self._end(k) - self._held_from
+            net = k % nets
+            self._waiting[net].append((k, self._held[end - WINDOW_SAMPLES:end].copy()))
+            if len(self._waiting[net]) == self.batch:
+                self._hear(net)
+            self._taken += 1
+        keep = self._end(self._taken) - WINDOW_SAMPLES - self._held_from
+        if keep > 0:
+            self._held, self._held_from = self._held[keep:], self._held_from + keep
+
+    def _hear(self, net: int) -> None:
+        ks, windows = zip(*self._waiting[net])
+        self._waiting[net] = []
+        probs, embedding = self.listener.hear_with(net, np.stack(windows))
+        self._heard.update({k: (p, e) for k, p, e in zip(ks, probs, embedding)})
+        probs, embedding = self._state
+        while len(self._rows) in self._heard:
+            k = len(self._rows)
+            p, e = self._heard.pop(k)
+            probs[self.listener._tag_columns(k % len(self.listener.nets))] = p
+            embedding[self.listener._embedding_columns(k % len(self.listener.nets))] = e
+            self._rows.append((probs.copy(), embedding.copy()))
+
+    def finish(self) -> MusicTrack:
+        """The track of everything fed: times [K] (window ends, s), tags [K, tags], embedding [K, 400]."""
+        for net, waiting in self._waiting.items():
+            if waiting:
+                self._hear(net)
+        probs, embedding = self._state
+        rows_p = np.array([p for p, _ in self._rows], np.float32).reshape(-1, len(probs))
+        rows_e = np.array([e for _, e in self._rows], np.float32).reshape(-1, len(embedding))
+        times = np.arange(1, len(self._rows) + 1) * self.update_s
+        return MusicTrack(times, self.listener.tags_of(rows_p), rows_e)
 
 
 def to_listener_rate(mono: np.ndarray, sample_rate: float) -> np.ndarray:

@@ -33,7 +33,9 @@ class Generator(Protocol):
     ``__call__(latents)`` takes latents [B, latent_dim] (float32, any device) and returns
     images [B, 3, resolution, resolution] float32 in [-1, 1] on ``device``. A layered generator
     (one with ``layer_groups``, e.g. StyleGAN) also takes one latent per layer [B, layers,
-    latent_dim] and ``noise_scale`` [B, layers].
+    latent_dim] and ``noise_scale`` [B, layers]. One that can draw wider or taller pictures than
+    its square (StyleGAN2, StyleGAN3) has ``draw_aspect(aspect) -> (width, height)``, after which
+    ``__call__`` draws pictures of that size (``shape_pictures``).
     """
 
     latent_dim: int
@@ -60,3 +62,17 @@ class Generator(Protocol):
         """What ``__call__`` draws, with gradients flowing back to ``latents`` (for training maps and
         projecting pictures); the network's own weights stay frozen."""
         ...
+
+
+def shape_pictures(generator: Generator, fit: str, size: tuple[int, int]) -> str | None:
+    """Have ``generator`` draw pictures of the output's shape ``size`` (w, h) when ``fit`` is "wide"
+    and it can, square ones otherwise; returns a note when "wide" is asked of one that cannot."""
+    aspect = size[0] / size[1] if fit == "wide" else 1.0
+    draw = getattr(generator, "draw_aspect", None)
+    if draw is not None:
+        draw(aspect)
+        return None
+    if fit == "wide" and abs(aspect - 1.0) > 1e-3:
+        return (f'{type(generator).__name__} draws square pictures only, so effects.fit = "wide" works as '
+                '"cover" with it; StyleGAN2 and StyleGAN3 models draw wider ones')
+    return None

@@ -176,6 +176,21 @@ class SynthesisLayer(nn.Module):
         self.noise_strength = nn.Parameter(torch.zeros([]))
         self.register_buffer("noise_const", torch.randn(resolution, resolution))
         self.register_buffer("resample_filter", lowpass_filter())
+        self._wider_noise: dict[tuple[int, int], torch.Tensor] = {}
+
+    def const_noise(self, height: int, width: int) -> torch.Tensor:
+        """The constant noise [height, width]: the trained one, in the middle of a wider (taller)
+        picture, with fixed noise of the same statistics around it (seeded by the sizes: every frame
+        of a wide picture gets the same)."""
+        if (height, width) == tuple(self.noise_const.shape):
+            return self.noise_const
+        if (height, width) not in self._wider_noise:
+            seed = (self.resolution * 100_003 + height * 1009 + width) % 2 ** 31
+            field = torch.randn(height, width, generator=torch.Generator().manual_seed(seed))
+            top, left = (height - self.resolution) // 2, (width - self.resolution) // 2
+            field[top:top + self.resolution, left:left + self.resolution] = self.noise_const.cpu()
+            self._wider_noise[(height, width)] = field.to(self.noise_const.device)
+        return self._wider_noise[(height, width)]
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, noise: str = "const",
                 noise_scale: torch.Tensor | float = 1.0) -> torch.Tensor:
@@ -185,11 +200,21 @@ class SynthesisLayer(nn.Module):
             noise_scale = noise_scale.reshape(-1, 1, 1, 1)
         strength = self.noise_strength * noise_scale
         if noise == "const":
-            x = x + self.noise_const * strength
+            x = x + self.const_noise(*x.shape[2:]).to(x.dtype) * strength
         elif noise == "random":
-            field = torch.randn(x.shape[0], 1, self.resolution, self.resolution, device=x.device, dtype=x.dtype)
+            field = torch.randn(x.shape[0], 1, *x.shape[2:], device=x.device, dtype=x.dtype)
             x = x + field * strength
         return leaky_relu_bias(x, self.bias, clamp=self.conv_clamp)
+
+
+def reflect_wider(t: torch.Tensor, extra_x: int, extra_y: int) -> torch.Tensor:
+    """[..., H, W] -> [..., H + extra_y, W + extra_x]: mirrored outward about its edges, half of each
+    extra on either side (the extras even), as often as the growth needs."""
+    while extra_x > 0 or extra_y > 0:
+        px, py = min(extra_x // 2, t.shape[-1] - 1), min(extra_y // 2, t.shape[-2] - 1)
+        t = F.pad(t.unsqueeze(0) if t.ndim == 3 else t, [px, px, py, py], mode="reflect").squeeze(0)
+        extra_x, extra_y = extra_x - 2 * px, extra_y - 2 * py
+    return t
 
 
 class ToRGB(nn.Module):
@@ -227,10 +252,12 @@ class SynthesisBlock(nn.Module):
         self.register_buffer("resample_filter", lowpass_filter())
         self.num_conv = 1 if self.first else 2
 
-    def forward(self, x, img, ws: torch.Tensor, noise: str, noise_scale) -> tuple[torch.Tensor, torch.Tensor]:
-        """ws [B, num_conv + 1, w_dim]: one w per convolution, then the toRGB's; noise_scale [B, num_conv + 1]."""
+    def forward(self, x, img, ws: torch.Tensor, noise: str, noise_scale,
+                extra: tuple[int, int] = (0, 0)) -> tuple[torch.Tensor, torch.Tensor]:
+        """ws [B, num_conv + 1, w_dim]: one w per convolution, then the toRGB's; noise_scale [B, num_conv + 1];
+        ``extra`` (x, y): even counts of columns and rows the first block's constant grows by (wide pictures)."""
         if self.first:
-            x = self.const.unsqueeze(0).repeat(ws.shape[0], 1, 1, 1)
+            x = reflect_wider(self.const, *extra).unsqueeze(0).repeat(ws.shape[0], 1, 1, 1)
             x = self.conv1(x, ws[:, 0], noise, noise_scale[:, 0])
         else:
             x = self.conv0(x, ws[:, 0], noise, noise_scale[:, 0])
@@ -273,13 +300,25 @@ class SynthesisNetwork(nn.Module):
         coarse, middle = end_of(8), end_of(32)
         return {"all": (0, self.num_ws), "coarse": (0, coarse), "middle": (coarse, middle), "fine": (middle, self.num_ws)}
 
-    def forward(self, ws: torch.Tensor, noise: str = "const", noise_scale: torch.Tensor | None = None) -> torch.Tensor:
-        """``noise_scale`` [B, num_ws] optionally scales each sample's noise per layer (audio-modulated noise)."""
+    def wide_step(self) -> int:
+        """Output pixels a wider (or taller) picture grows by at a time: two columns of the 4x4 constant."""
+        return self.block_resolutions[-1] // 2
+
+    def forward(self, ws: torch.Tensor, noise: str = "const", noise_scale: torch.Tensor | None = None,
+                extra: tuple[int, int] = (0, 0)) -> torch.Tensor:
+        """``noise_scale`` [B, num_ws] optionally scales each sample's noise per layer (audio-modulated noise);
+        ``extra`` (x, y): output columns and rows beyond the square, multiples of ``wide_step``: the
+        constant input is mirrored outward, so the picture's middle is the square one's and the
+        convolutions draw on into the sides."""
         scale = (noise_scale.to(ws.device, torch.float32) if noise_scale is not None
                  else torch.ones(ws.shape[0], self.num_ws, device=ws.device))
+        step = self.wide_step()
+        if extra[0] % step or extra[1] % step:
+            raise ValueError(f"a wider picture grows by multiples of {step} px, not {extra}")
         x = img = None
         for res, (lo, hi) in self.layer_ranges().items():
-            x, img = getattr(self, f"b{res}")(x, img, ws[:, lo:hi].float(), noise, scale[:, lo:hi])
+            x, img = getattr(self, f"b{res}")(x, img, ws[:, lo:hi].float(), noise, scale[:, lo:hi],
+                                              extra=(2 * extra[0] // step, 2 * extra[1] // step))
         return img
 
 
@@ -319,6 +358,22 @@ class StyleGANGenerator:
         self.source = source
         self.truncation = truncation
         self.precision = precision
+        self.extra = (0, 0)  # columns and rows drawn beyond the square (effects.fit = "wide")
+
+    @property
+    def picture_size(self) -> tuple[int, int]:
+        """(width, height) in pixels of the pictures ``__call__`` draws."""
+        return self.resolution + self.extra[0], self.resolution + self.extra[1]
+
+    def draw_aspect(self, aspect: float) -> tuple[int, int]:
+        """Draw pictures as near to ``aspect`` (width / height) as the network's steps allow, the
+        trained square in the middle (1 draws it alone); returns their (width, height). A picture
+        twice as wide costs twice the time."""
+        step = self.net.synthesis.wide_step()
+        grow = (max(aspect, 1 / aspect) - 1) * self.resolution
+        extra = int(round(grow / step)) * step
+        self.extra = (extra, 0) if aspect >= 1 else (0, extra)
+        return self.picture_size
 
     @property
     def synthesis_dtype(self) -> torch.dtype:
@@ -329,10 +384,11 @@ class StyleGANGenerator:
             return torch.float16 if self.device.type == "cuda" else torch.float32
         return names[self.precision]
 
-    def _synthesis(self, ws: torch.Tensor, noise: str, noise_scale: torch.Tensor | None) -> torch.Tensor:
+    def _synthesis(self, ws: torch.Tensor, noise: str, noise_scale: torch.Tensor | None,
+                   extra: tuple[int, int] = (0, 0)) -> torch.Tensor:
         dtype = self.synthesis_dtype
         with torch.autocast(self.device.type, dtype=dtype, enabled=dtype != torch.float32):
-            return self.net.synthesis(ws, noise=noise, noise_scale=noise_scale).float()
+            return self.net.synthesis(ws, noise=noise, noise_scale=noise_scale, extra=extra).float()
 
     @property
     def latent_mean(self) -> torch.Tensor:
@@ -349,21 +405,22 @@ class StyleGANGenerator:
 
     @torch.inference_mode()
     def from_z(self, z: torch.Tensor, truncation: float = 1.0, noise: str = "const",
-               noise_scale: torch.Tensor | None = None) -> torch.Tensor:
+               noise_scale: torch.Tensor | None = None, extra: tuple[int, int] = (0, 0)) -> torch.Tensor:
         """Images [B, C, H, W] (about -1..1, not clipped) exactly as NVlabs' ``G(z, None, truncation, noise_mode)``
         (StyleGAN3 networks have no noise inputs and ignore ``noise`` and ``noise_scale``); in fp32
         unless ``precision`` asks for fp16 or bf16 synthesis, which comes back as float32 too.
 
         ``z`` [B, z_dim], or [B, num_ws, z_dim] for one z per layer (W+: layer i takes the w of its own z);
-        ``noise_scale`` [B, num_ws] multiplies each layer's noise.
+        ``noise_scale`` [B, num_ws] multiplies each layer's noise; ``extra`` (x, y): pixels beyond the
+        square (multiples of the synthesis network's ``wide_step``).
         """
         z = z.to(self.device, torch.float32)
         if z.ndim == 2:
-            return self._synthesis(self.net.mapping(z, truncation), noise, noise_scale)
+            return self._synthesis(self.net.mapping(z, truncation), noise, noise_scale, extra)
         b, layers, dim = z.shape
         ws = self.net.mapping(z.reshape(b * layers, dim), truncation).reshape(b, layers, layers, -1)
         ws = ws.diagonal(dim1=1, dim2=2).permute(0, 2, 1)  # [B, num_ws, w_dim]: layer i from z[:, i]
-        return self._synthesis(ws, noise, noise_scale)
+        return self._synthesis(ws, noise, noise_scale, extra)
 
     def from_normal(self, eps: torch.Tensor) -> torch.Tensor:
         return eps
@@ -373,4 +430,5 @@ class StyleGANGenerator:
         return self._synthesis(self.net.mapping(z, self.truncation), "const", None).clamp(-1.0, 1.0)
 
     def __call__(self, latents: torch.Tensor, noise_scale: torch.Tensor | None = None) -> torch.Tensor:
-        return self.from_z(latents, truncation=self.truncation, noise_scale=noise_scale).clamp(-1.0, 1.0)
+        return self.from_z(latents, truncation=self.truncation, noise_scale=noise_scale,
+                           extra=self.extra).clamp(-1.0, 1.0)

@@ -191,11 +191,12 @@ class SynthesisInput(nn.Module):
         self.register_buffer("freqs", freqs)
         self.register_buffer("phases", torch.rand(channels) - 0.5)
 
-    def forward(self, w: torch.Tensor) -> torch.Tensor:
+    def forward(self, w: torch.Tensor, extra: tuple[int, int] = (0, 0)) -> torch.Tensor:
+        """``extra`` (x, y): even counts of samples the grid grows by beyond [S, S], half on either side."""
         with torch.autocast(w.device.type, enabled=False):  # phases need fp32 (sin of large arguments)
-            return self._features(w.float())
+            return self._features(w.float(), extra)
 
-    def _features(self, w: torch.Tensor) -> torch.Tensor:
+    def _features(self, w: torch.Tensor, extra: tuple[int, int]) -> torch.Tensor:
         b = w.shape[0]
         t = self.affine(w)
         t = t / t[:, :2].norm(dim=1, keepdim=True)  # a pure rotation (cos, sin) and a translation
@@ -210,8 +211,10 @@ class SynthesisInput(nn.Module):
         # Frequencies a user transform pushes past the band fade out instead of aliasing.
         amplitudes = (1 - (freqs.norm(dim=2) - self.bandwidth) / (self.rate / 2 - self.bandwidth)).clamp(0, 1)
         # Pixel centres in units of the sampling grid, centred on the image.
-        coords = (torch.arange(self.size, device=w.device, dtype=torch.float32) + 0.5 - self.size / 2) / self.rate
-        gy, gx = torch.meshgrid(coords, coords, indexing="ij")
+        def coords(n: int) -> torch.Tensor:
+            return (torch.arange(n, device=w.device, dtype=torch.float32) + 0.5 - n / 2) / self.rate
+
+        gy, gx = torch.meshgrid(coords(self.size + extra[1]), coords(self.size + extra[0]), indexing="ij")
         grid = torch.stack([gx, gy], dim=-1)                                      # [S, S, 2] as (x, y)
         x = torch.einsum("hwk,bck->bhwc", grid, freqs) + phases[:, None, None, :]
         x = torch.sin(x * (2 * math.pi)) * amplitudes[:, None, None, :]
@@ -268,6 +271,7 @@ class SynthesisNetwork(nn.Module):
         super().__init__()
         sched = cfg.schedule()
         self.output_scale = cfg.output_scale
+        self.resolution = cfg.img_resolution
         self.num_ws = cfg.num_layers + 2
         self.input = SynthesisInput(cfg.w_dim, int(sched["channels"][0]), int(sched["sizes"][0]),
                                     float(sched["rates"][0]), float(sched["cutoffs"][0]))
@@ -285,10 +289,22 @@ class SynthesisNetwork(nn.Module):
         coarse, middle = round(n / 3), round(2 * n / 3)
         return {"all": (0, n), "coarse": (0, coarse), "middle": (coarse, middle), "fine": (middle, n)}
 
-    def forward(self, ws: torch.Tensor, noise: str = "const", noise_scale: torch.Tensor | None = None) -> torch.Tensor:
-        """``noise`` and ``noise_scale`` are accepted for StyleGAN2's sake; StyleGAN3 has no noise inputs."""
+    def wide_step(self) -> int:
+        """Output pixels a wider (or taller) picture grows by at a time: two samples of the input grid,
+        so that every layer, at its own rate, grows by a whole even number of samples."""
+        return int(2 * self.resolution // self.input.rate)
+
+    def forward(self, ws: torch.Tensor, noise: str = "const", noise_scale: torch.Tensor | None = None,
+                extra: tuple[int, int] = (0, 0)) -> torch.Tensor:
+        """``noise`` and ``noise_scale`` are accepted for StyleGAN2's sake; StyleGAN3 has no noise inputs.
+        ``extra`` (x, y): output columns and rows beyond the square, multiples of ``wide_step``: the
+        Fourier input is sampled over a wider (taller) grid, the same plane further out, and every
+        layer, being convolutional at a fixed padding, carries it through to the picture."""
+        step = self.wide_step()
+        if extra[0] % step or extra[1] % step:
+            raise ValueError(f"a wider picture grows by multiples of {step} px, not {extra}")
         ws = ws.float()
-        x = self.input(ws[:, 0])
+        x = self.input(ws[:, 0], (2 * extra[0] // step, 2 * extra[1] // step))
         for i, name in enumerate(self.layer_names):
             x = getattr(self, name)(x, ws[:, i + 1])
         return x * self.output_scale

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from visualizer.audio.sources import AudioClip
+from visualizer.audio.sources import AudioClip, AudioFile
 from visualizer.render.video import VideoWriter
 from visualizer.settings import Settings
 
@@ -32,7 +32,7 @@ def chunk_count(chunk_s: float, duration_s: float) -> int:
     return max(1, math.ceil(duration_s / chunk_s))
 
 
-def join_chunks(parts: list[Path], output: Path, settings: Settings, audio: AudioClip | None,
+def join_chunks(parts: list[Path], output: Path, settings: Settings, audio: AudioClip | AudioFile | None,
                 copy_audio_from: Path | None = None) -> tuple[Path, int]:
     """The chunk files ``parts`` (in order) and the audio muxed into ``output`` (written under a
     temporary name and renamed at the end); returns the path and the number of frames."""

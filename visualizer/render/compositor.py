@@ -72,8 +72,9 @@ class Compositor:
     (each on first use), so a frame pays only for the effects it shows: a frame drawn
     without ``previous`` samples one picture, not two, and one with no grain skips the noise.
 
-    ``fit`` (one of ``FITS``: cover, mirror, zoom-blur) says how a square frame fills an output of
-    another shape; it may change between draws (a reloaded settings file).
+    ``fit`` (one of ``FITS``: cover, mirror, zoom-blur, wide) says how a frame fills an output of
+    another shape; it may change between draws (a reloaded settings file). Frames need not be
+    square: "wide" is cover of a frame that the generator drew in about the output's shape.
     """
 
     def __init__(self, size: tuple[int, int], *, ctx=None, fragment: str = "post.frag",
@@ -109,7 +110,9 @@ class Compositor:
 
         key = blend, grain, self._fit
         if key not in self._programs:
-            defines = {"BICUBIC": self.bicubic, "BLEND": blend, "GRAIN": grain, "FIT": self._fit}
+            # "wide" is cover of a picture that the generator drew in about the output's shape.
+            fit = FITS.index("cover") if FITS[self._fit] == "wide" else self._fit
+            defines = {"BICUBIC": self.bicubic, "BLEND": blend, "GRAIN": grain, "FIT": fit}
             try:
                 program = self.ctx.program(vertex_shader=load_shader("fullscreen.vert"),
                                            fragment_shader=load_shader(self._fragment, defines=defines))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from visualizer.audio.sources import AudioClip
+from visualizer.audio.sources import AudioClip, AudioFile, Resampler
 from visualizer.errors import UserError
 from visualizer.settings import RenderSettings
 
@@ -51,21 +51,34 @@ def check_output_path(path: str | Path) -> Path:
     return path
 
 
-def _audio_for_aac(clip: AudioClip) -> tuple[np.ndarray, int, str]:
-    """Samples [channels, frames], rate and channel layout the AAC encoder accepts."""
-    samples = clip.samples
-    layout = _LAYOUTS.get(clip.channels)
-    if layout is None:  # unusual layouts (3, 4, 5, 7, 9+ channels) are folded down to stereo
-        samples = np.stack([samples[0::2].mean(0), samples[1::2].mean(0)])
-        layout = "stereo"
-    rate = clip.sample_rate
-    if rate not in _AAC_RATES:
-        import soxr
+class _AacFeed:
+    """The samples of a clip or song, read a block at a time, as the AAC encoder takes them: in a
+    channel layout it has (unusual ones, 3, 4, 5, 7 or 9+ channels, folded down to stereo) and at
+    the nearest sample rate it accepts."""
 
-        target = min(_AAC_RATES, key=lambda r: abs(r - rate))
-        samples = soxr.resample(samples.T, rate, target).T
-        rate = target
-    return np.ascontiguousarray(samples, dtype=np.float32), rate, layout
+    def __init__(self, audio: AudioClip | AudioFile) -> None:
+        self.layout = _LAYOUTS.get(audio.channels, "stereo")
+        self._fold = audio.channels not in _LAYOUTS
+        rate = audio.sample_rate
+        self.rate = rate if rate in _AAC_RATES else min(_AAC_RATES, key=lambda r: abs(r - rate))
+        self._resampler = Resampler(rate, self.rate, 2 if self._fold else audio.channels)
+        self._blocks = audio.blocks()
+        self._held = np.zeros((2 if self._fold else audio.channels, 0), np.float32)
+        self._ended = False
+
+    def take(self, n: int) -> np.ndarray:
+        """The next ``n`` sample frames, float32 [channels, n] (fewer at the end, none after it)."""
+        while self._held.shape[1] < n and not self._ended:
+            block = next(self._blocks, None)
+            if block is None:
+                self._ended, more = True, self._resampler.flush()
+            else:
+                if self._fold:
+                    block = np.stack([block[0::2].mean(0), block[1::2].mean(0)])
+                more = self._resampler(block)
+            self._held = np.concatenate([self._held, more], axis=1)
+        taken, self._held = self._held[:, :n], self._held[:, n:]
+        return np.ascontiguousarray(taken, dtype=np.float32)
 
 
 _COPYABLE = ("aac", "mp3")  # codecs every container check_output_path allows holds as they are
@@ -86,7 +99,7 @@ def copyable_audio(source: str | Path, output: str | Path) -> bool:
 class VideoWriter:
     """Writes RGB frames (uint8 [H, W, 3]) at ``fps``, with ``audio`` muxed in alongside."""
 
-    def __init__(self, path: str | Path, size: tuple[int, int], fps: float, audio: AudioClip | None, *,
+    def __init__(self, path: str | Path, size: tuple[int, int], fps: float, audio: AudioClip | AudioFile | None, *,
                  crf: int = RenderSettings.crf, preset: str = RenderSettings.preset,
                  threads: int = RenderSettings.encoder_threads,
                  audio_bitrate_kbps: int = RenderSettings.audio_bitrate_kbps,
@@ -129,8 +142,9 @@ class VideoWriter:
             self._packets = self._source.demux(stream)
             self._pending = None  # a demuxed packet that belongs after the frames written so far
         elif audio is not None:
-            self._samples, rate, layout = _audio_for_aac(audio)
-            self._audio = self._container.add_stream("aac", rate=rate, layout=layout)
+            self._feed = _AacFeed(audio)
+            rate = self._feed.rate
+            self._audio = self._container.add_stream("aac", rate=rate, layout=self._feed.layout)
             self._audio.bit_rate = audio_bitrate_kbps * 1000
             # FFmpeg's 'fast' AAC coder is the better one from 64 kbit/s up, and about 5x cheaper than
             # its default 'twoloop' (which took 3 ms of CPU per video frame at 30 fps).
@@ -159,10 +173,12 @@ class VideoWriter:
         if self._source is not None:
             self._copy_audio_until(time_s)
             return
-        end = self._samples.shape[1] if time_s is None else min(self._samples.shape[1], int(time_s * self._audio_rate))
-        while self._audio_pos < end:
-            chunk = self._samples[:, self._audio_pos : self._audio_pos + _AUDIO_CHUNK]
-            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(chunk), format="fltp", layout=self._audio.layout)
+        end = None if time_s is None else int(time_s * self._audio_rate)
+        while end is None or self._audio_pos < end:
+            chunk = self._feed.take(_AUDIO_CHUNK)
+            if chunk.shape[1] == 0:
+                return
+            frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout=self._audio.layout)
             frame.sample_rate = self._audio_rate
             frame.pts = self._audio_pos
             frame.time_base = Fraction(1, self._audio_rate)

@@ -19,6 +19,7 @@ import numpy as np
 
 from visualizer.control.commands import Command
 from visualizer.errors import UserError
+from visualizer.models.base import shape_pictures
 from visualizer.render.compositor import Compositor, GraphicsError, load_shader
 
 HUD_SIZE = (380, 250)
@@ -339,6 +340,7 @@ class LiveWindow:
             self.compositor.release()
             self.compositor = self._compositor(size)
         self.compositor.fit = self.session.settings.effects.fit  # a reloaded settings file may change it
+        shape_pictures(self.session.generator, self.compositor.fit, self.compositor.size)
         if shown.frame is not None:
             # Effects at render_scale of the window, then one fetch per window pixel (scale_filter).
             self.compositor.draw(shown.frame, shown.uniforms.as_dict(), previous=shown.previous, mix=shown.mix)
