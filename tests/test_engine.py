@@ -140,3 +140,24 @@ def test_a_section_is_frame_for_frame_the_same_part_of_the_whole_render(tmp_path
         assert np.array_equal(frame, all_frames[21 + k]), k
     with av.open(str(tmp_path / "part.mp4")) as c:
         assert abs(float(c.streams.audio[0].duration * c.streams.audio[0].time_base) - 29 / 20) < 0.05
+
+
+def test_the_plan_mapped_while_the_song_streams_is_the_plan_of_the_whole_song(tmp_path, generator):
+    """A render maps each frame as soon as it has been heard, holding only the rows the next frames
+    read; the plan must be the one made from the whole song's analysis and listener track."""
+    from visualizer.audio.sources import open_audio
+    from visualizer.engine import analyse_and_hear, frame_count, place_follower
+
+    audio = write_wav(tmp_path / "loop.wav", demo_loop(bars=3), 44100)
+    for mode in ("listen", "loop"):
+        settings = Settings().with_overrides(walk={"mode": mode}, render={"fps": 24})
+        follower = place_follower(settings, generator)
+        renderer = OfflineRenderer(settings, generator, follower)
+        streamed, stages = renderer.prepare(open_audio(audio))
+        clip = load_audio(audio)
+        track, music = analyse_and_hear(clip, settings, hear=follower is not None)
+        whole = renderer.plan(track, frame_count(clip.duration_s, 24), music)  # the same follower, started afresh
+        assert len(whole.latents) == 144 and set(stages) == {"analysis", "listening", "mapping"}
+        np.testing.assert_array_equal(np.asarray(streamed.latents), np.asarray(whole.latents))
+        np.testing.assert_array_equal(streamed.uniform_rows, whole.uniform_rows)
+        np.testing.assert_array_equal(streamed.keys, whole.keys)

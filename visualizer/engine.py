@@ -110,9 +110,12 @@ def hear_clip(clip: AudioClip | AudioFile, settings: Settings) -> MusicTrack:
 
 
 def analyse_and_hear(audio: AudioClip | AudioFile, settings: Settings, *, analyse: bool = True, hear: bool = True,
-                     stage_s: dict[str, float] | None = None) -> tuple[FeatureTrack | None, MusicTrack | None]:
+                     stage_s: dict[str, float] | None = None, sink: Callable | None = None
+                     ) -> tuple[FeatureTrack | None, MusicTrack | None]:
     """The analysis (``analyse``) and the listener's track (``hear``) of a song read once, a block at
-    a time, so that memory does not grow with its length; seconds spent on each added to ``stage_s``."""
+    a time; seconds spent on each added to ``stage_s``. With ``sink``, nothing is kept: after every
+    block ``sink(rows, music, heard_s, listened_s)`` gets the new rows and listener states and how
+    far each has got (``FramePlanner.add``; its time counts as "mapping"), and (None, None) is returned."""
     from visualizer.listen.listener import SAMPLE_RATE, Listener
 
     stage_s = {} if stage_s is None else stage_s
@@ -127,11 +130,13 @@ def analyse_and_hear(audio: AudioClip | AudioFile, settings: Settings, *, analys
     analyzer = Analyzer(settings.analysis) if analyse else None
     parts: list[FeatureTrack] = []
     to_analysis = Resampler(audio.sample_rate, settings.analysis.sample_rate)
+    lap("analysis")
     # musicnn's small convolutions split badly across threads: on two cores a 30 s clip took
     # 4.5 s on both and 2.6 s on one (docs/benchmarks.md).
     hearing = Listener.bundled(threads=1).stream(settings.listen.update_s) if hear else None
     to_listener = Resampler(audio.sample_rate, SAMPLE_RATE)
     lap("listening")
+    heard = -np.inf  # the newest analysis row's time: every row up to it is in
     for block in itertools.chain(audio.blocks(), [None]):
         end = block is None
         mono = None if end else block.mean(axis=0, dtype=np.float32)
@@ -140,7 +145,18 @@ def analyse_and_hear(audio: AudioClip | AudioFile, settings: Settings, *, analys
             lap("analysis")
         if hearing is not None:
             hearing.feed(to_listener.flush() if end else to_listener(mono))
+            if end:
+                hearing.flush()
             lap("listening")
+        if sink is not None:
+            rows = parts.pop() if parts else FeatureTrack.empty()
+            heard = float(rows.time_s[-1]) if len(rows) else heard
+            music = hearing.take() if hearing is not None else None
+            listened = hearing.heard_s if hearing is not None else np.inf
+            sink(rows, music, np.inf if end else heard, np.inf if end else listened)
+            lap("mapping")
+    if sink is not None:
+        return None, None
     track = FeatureTrack.concat(parts) if analyzer is not None else None
     return track, hearing.finish() if hearing is not None else None
 
@@ -161,6 +177,65 @@ class _ScaledPath:
         return part if self.noise is None else np.concatenate([part, self.noise[rows].reshape(len(part), -1)], axis=1)
 
 
+class FramePlanner:
+    """A song's frame plan, mapped while its analysis rows and listener states arrive (``add``):
+    frame ``k`` is mapped once everything heard up to its end, ``(k + 1) / fps``, is in; only the
+    rows the next frames still read are kept. ``finish`` maps the rest and picks the key frames."""
+
+    def __init__(self, renderer: "OfflineRenderer", frames: int) -> None:
+        s = self.settings = renderer.settings
+        if renderer.follower is not None:
+            renderer.follower.reset()  # every plan hears its song from the start, as a new show would
+        self.keyframes = Keyframes.from_generator(renderer.generator, seed=s.render.seed, count=s.walk.keyframes)
+        self.mapper = build_mapper(s, renderer.generator, self.keyframes, renderer.follower)
+        self.frames, self.dt, self.done = frames, 1.0 / s.render.fps, 0
+        self.latents = self.uniforms = self.noise = None
+        self._rows = FeatureTrack.empty()
+        self._music: MusicTrack | None = None
+
+    def add(self, rows: FeatureTrack, music: MusicTrack | None, heard_s: float = np.inf,
+            listened_s: float = np.inf) -> None:
+        """The next analysis ``rows`` and listener states ``music``; the analysis has given every row
+        up to ``heard_s`` and the listener every state up to ``listened_s`` (s of song time)."""
+        self._rows = FeatureTrack.concat([self._rows, rows]) if len(rows) else self._rows
+        if music is not None:
+            self._music = music if self._music is None else self._music.joined(music)
+        ready = min(heard_s, listened_s if music is not None or self._music is not None else np.inf)
+        while self.done < self.frames and (self.done + 1) * self.dt <= ready:
+            self._step(self.done)
+            self.done += 1
+        t = self.done * self.dt  # rows before the newest one at or before t are read no more
+        self._rows = self._rows.since(t)
+        if self._music is not None:
+            self._music = self._music.since(t)
+
+    def _step(self, k: int) -> None:
+        heard = self._music.at((k + 1) * self.dt) if self._music is not None else None
+        z, u = self.mapper.step(self._rows.span(k * self.dt, (k + 1) * self.dt), self.dt, heard)
+        if self.latents is None:
+            self.latents = plan_array((self.frames, *np.shape(z)))
+            self.uniforms = np.zeros((self.frames, len(pack_uniforms(u))))
+            if self.mapper.noise_scale is not None:
+                self.noise = np.zeros((self.frames, len(self.mapper.noise_scale)), np.float32)
+        self.latents[k] = z
+        self.uniforms[k] = pack_uniforms(u)
+        if self.noise is not None:
+            self.noise[k] = self.mapper.noise_scale
+
+    def finish(self) -> FramePlan:
+        s = self.settings
+        self.add(FeatureTrack.empty(), None)
+        # The bend allowed under an in-between is measured against the keyframes' spread (RMS over
+        # the layers of a layered latent), so one tolerance suits every latent space; a noise
+        # scale counts in its own units (1 = none).
+        spread = float(np.sqrt(np.mean(np.sum(self.keyframes.walk ** 2, axis=-1))))
+        layers = self.latents[0].size // self.latents.shape[-1]
+        path = _ScaledPath(self.latents, 1.0 / max(spread * np.sqrt(layers), 1e-9), self.noise)
+        keys = key_frames(path, max_inbetweens=s.render.inbetweens, tolerance=s.render.inbetween_tolerance)
+        return FramePlan(latents=self.latents, uniform_rows=self.uniforms, noise=self.noise, keys=keys,
+                         batch=s.render.batch)
+
+
 class OfflineRenderer:
     """Steps the pipeline on a virtual clock at the video frame rate; the generator draws the plan's
     key frames, ``render.batch`` per call, and the frames between them are cross-fades."""
@@ -172,39 +247,21 @@ class OfflineRenderer:
 
     def plan(self, track: FeatureTrack, frames: int, music: MusicTrack | None = None) -> FramePlan:
         """Everything but the pixels, for every frame: the mapping, and which frames to generate."""
-        s = self.settings
-        keyframes = Keyframes.from_generator(self.generator, seed=s.render.seed, count=s.walk.keyframes)
-        mapper = build_mapper(s, self.generator, keyframes, self.follower)
-        dt = 1.0 / s.render.fps
-        latents = uniforms = noise = None
-        for k in range(frames):
-            heard = music.at((k + 1) * dt) if music is not None else None
-            z, u = mapper.step(track.span(k * dt, (k + 1) * dt), dt, heard)
-            if latents is None:
-                latents = plan_array((frames, *np.shape(z)))
-                uniforms = np.zeros((frames, len(pack_uniforms(u))))
-                noise = None if mapper.noise_scale is None else np.zeros((frames, len(mapper.noise_scale)), np.float32)
-            latents[k] = z
-            uniforms[k] = pack_uniforms(u)
-            if noise is not None:
-                noise[k] = mapper.noise_scale
-        # The bend allowed under an in-between is measured against the keyframes' spread (RMS over
-        # the layers of a layered latent), so one tolerance suits every latent space; a noise
-        # scale counts in its own units (1 = none).
-        spread = float(np.sqrt(np.mean(np.sum(keyframes.walk ** 2, axis=-1))))
-        layers = latents[0].size // latents.shape[-1]
-        path = _ScaledPath(latents, 1.0 / max(spread * np.sqrt(layers), 1e-9), noise)
-        keys = key_frames(path, max_inbetweens=s.render.inbetweens, tolerance=s.render.inbetween_tolerance)
-        return FramePlan(latents=latents, uniform_rows=uniforms, noise=noise, keys=keys, batch=s.render.batch)
+        planner = FramePlanner(self, frames)
+        planner.add(track, music)
+        return planner.finish()
 
     def prepare(self, clip: AudioClip | AudioFile) -> tuple[FramePlan, dict[str, float]]:
-        """The whole song's frame plan, and the seconds its analysis, listening and mapping took."""
+        """The whole song's frame plan, and the seconds its analysis, listening and mapping took: in
+        one pass over the song, each frame mapped as soon as what it reacts to has been heard, so
+        only the plan itself (on disk when large) grows with the song's length."""
         s = self.settings
         stages: dict[str, float] = {}
-        track, music = analyse_and_hear(clip, s, hear=self.follower is not None, stage_s=stages)
+        planner = FramePlanner(self, frame_count(clip.duration_s, s.render.fps))
+        analyse_and_hear(clip, s, hear=self.follower is not None, stage_s=stages, sink=planner.add)
         start = time.perf_counter()
-        plan = self.plan(track, frame_count(clip.duration_s, s.render.fps), music)
-        stages["mapping"] = time.perf_counter() - start
+        plan = planner.finish()
+        stages["mapping"] = stages.get("mapping", 0.0) + time.perf_counter() - start
         return plan, stages
 
     def render(self, clip: AudioClip | AudioFile, output: Path, on_frames: Callable[[int], None] = lambda n: None,

@@ -91,6 +91,13 @@ class FeatureTrack:
             return cls.empty()
         return cls(**{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(cls)})
 
+    def since(self, time_s: float) -> "FeatureTrack":
+        """The rows ``span`` reads for spans that start at ``time_s`` or later: the newest row by then and all after."""
+        k = max(0, int(np.searchsorted(self.time_s, time_s, side="right")) - 1)
+        if k == 0:
+            return self
+        return FeatureTrack(**{f.name: getattr(self, f.name)[k:] for f in fields(FeatureTrack)})
+
     def onset_times(self) -> np.ndarray:
         """When each onset began (s); it is reported on a row up to one hop later."""
         return self.onset_time_s[~np.isnan(self.onset_time_s)]

@@ -50,6 +50,16 @@ class MusicTrack:
     def __len__(self) -> int:
         return len(self.time_s)
 
+    def joined(self, later: "MusicTrack") -> "MusicTrack":
+        """This track followed by ``later``'s states."""
+        return MusicTrack(np.concatenate([self.time_s, later.time_s]), np.concatenate([self.tags, later.tags]),
+                          np.concatenate([self.embedding, later.embedding]))
+
+    def since(self, time_s: float) -> "MusicTrack":
+        """The states ``at`` reads from ``time_s`` on: the newest one by then and all later ones."""
+        k = max(0, int(np.searchsorted(self.time_s, time_s + 1e-9, side="right")) - 1)
+        return MusicTrack(self.time_s[k:], self.tags[k:], self.embedding[k:])
+
     def at(self, time_s: float) -> MusicState | None:
         """The newest state heard by ``time_s`` (None before the first window ends)."""
         k = int(np.searchsorted(self.time_s, time_s + 1e-9, side="right")) - 1
@@ -157,7 +167,8 @@ class Hearing:
         self._waiting: dict[int, list[tuple[int, np.ndarray]]] = {n: [] for n in range(len(listener.nets))}
         self._heard: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._state = listener.empty_state()
-        self._rows: list[tuple[np.ndarray, np.ndarray]] = []
+        self._rows: list[tuple[np.ndarray, np.ndarray]] = []  # states not yet taken
+        self._given = 0                                         # states taken before those
 
     def _end(self, k: int) -> int:
         """The stream sample that update ``k``'s window ends before."""
@@ -186,23 +197,38 @@ class Hearing:
         probs, embedding = self.listener.hear_with(net, np.stack(windows))
         self._heard.update({k: (p, e) for k, p, e in zip(ks, probs, embedding)})
         probs, embedding = self._state
-        while len(self._rows) in self._heard:
-            k = len(self._rows)
+        while self._given + len(self._rows) in self._heard:
+            k = self._given + len(self._rows)
             p, e = self._heard.pop(k)
             probs[self.listener._tag_columns(k % len(self.listener.nets))] = p
             embedding[self.listener._embedding_columns(k % len(self.listener.nets))] = e
             self._rows.append((probs.copy(), embedding.copy()))
 
-    def finish(self) -> MusicTrack:
-        """The track of everything fed: times [K] (window ends, s), tags [K, tags], embedding [K, 400]."""
-        for net, waiting in self._waiting.items():
-            if waiting:
-                self._hear(net)
+    @property
+    def heard_s(self) -> float:
+        """Every state up to this stream time (s) has been given or is ready to be taken."""
+        return (self._given + len(self._rows) + 1) * self.update_s - 1e-6
+
+    def take(self) -> MusicTrack:
+        """The states ready since the last ``take``: times [K] (window ends, s), tags [K, tags], embedding [K, 400]."""
         probs, embedding = self._state
         rows_p = np.array([p for p, _ in self._rows], np.float32).reshape(-1, len(probs))
         rows_e = np.array([e for _, e in self._rows], np.float32).reshape(-1, len(embedding))
-        times = np.arange(1, len(self._rows) + 1) * self.update_s
+        times = np.arange(self._given + 1, self._given + len(self._rows) + 1) * self.update_s
+        self._given += len(self._rows)
+        self._rows = []
         return MusicTrack(times, self.listener.tags_of(rows_p), rows_e)
+
+    def flush(self) -> None:
+        """At the end of the stream: hear the windows still waiting for a batch."""
+        for net, waiting in self._waiting.items():
+            if waiting:
+                self._hear(net)
+
+    def finish(self) -> MusicTrack:
+        """The track of everything fed (since the last ``take``)."""
+        self.flush()
+        return self.take()
 
 
 def to_listener_rate(mono: np.ndarray, sample_rate: float) -> np.ndarray:

@@ -37,6 +37,10 @@ class PlaceFollower:
         self.settings = settings
         self.user_keyframes = None if keyframes is None or not len(keyframes) else \
             np.stack([on_sphere(k) for k in np.asarray(keyframes, np.float64)])
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget what was heard: the next ``step`` starts a song afresh."""
         self.acoustic = AcousticSummary()
         self.place: np.ndarray | None = None
         self._music: MusicState | None = None
