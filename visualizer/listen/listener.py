@@ -15,6 +15,8 @@ its part of the state reads zeros.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -112,14 +114,26 @@ class Listener:
     def hear_with(self, net: int, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Network ``net`` on windows of 16 kHz mono audio [B, WINDOW_SAMPLES]: (tag probabilities [B, its
         tags], its part of the embedding [B, its units])."""
-        mel = torch.from_numpy(np.stack([log_mel(w) for w in windows]))
+        return self.hear_many([(net, windows)])[0]
+
+    @torch.no_grad()
+    def hear_many(self, jobs: list[tuple[int, np.ndarray]]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """``hear_with`` for each (network, windows) of ``jobs``, two at a time on two threads: each
+        network's small convolutions run best on one core, so two of them side by side use two."""
         threads = torch.get_num_threads()
         if self.threads:
-            torch.set_num_threads(self.threads)
+            torch.set_num_threads(self.threads)  # once for both threads: the setting is the process's
         try:
-            logits, embedding = self.nets[net](mel)
+            if len(jobs) == 1 or self.threads != 1 or (os.cpu_count() or 1) < 2:
+                return [self._run(net, windows) for net, windows in jobs]
+            with ThreadPoolExecutor(max_workers=2, thread_name_prefix="listener") as pool:
+                return list(pool.map(lambda job: self._run(*job), jobs))
         finally:
             torch.set_num_threads(threads)
+
+    def _run(self, net: int, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        mel = torch.from_numpy(np.stack([log_mel(w) for w in windows]))
+        logits, embedding = self.nets[net](mel)
         return torch.sigmoid(logits).numpy(), embedding.numpy()
 
     def empty_state(self) -> tuple[np.ndarray, np.ndarray]:
@@ -184,18 +198,25 @@ class Hearing:
             end = self._end(k) - self._held_from
             net = k % nets
             self._waiting[net].append((k, self._held[end - WINDOW_SAMPLES:end].copy()))
-            if len(self._waiting[net]) == self.batch:
-                self._hear(net)
             self._taken += 1
+        self._hear([n for n, waiting in self._waiting.items() if len(waiting) >= self.batch])
         keep = self._end(self._taken) - WINDOW_SAMPLES - self._held_from
         if keep > 0:
             self._held, self._held_from = self._held[keep:], self._held_from + keep
 
-    def _hear(self, net: int) -> None:
-        ks, windows = zip(*self._waiting[net])
-        self._waiting[net] = []
-        probs, embedding = self.listener.hear_with(net, np.stack(windows))
-        self._heard.update({k: (p, e) for k, p, e in zip(ks, probs, embedding)})
+    def _hear(self, nets: list[int]) -> None:
+        """Hear the waiting windows of ``nets``, ``batch`` at a time (fewer at the end), the networks side by side."""
+        jobs, keys = [], []
+        for net in nets:
+            waiting, self._waiting[net] = self._waiting[net], []
+            full = len(waiting) - len(waiting) % self.batch if len(waiting) >= self.batch else len(waiting)
+            self._waiting[net] = waiting[full:]
+            for i in range(0, full, self.batch):
+                ks, windows = zip(*waiting[i:i + self.batch])
+                jobs.append((net, np.stack(windows)))
+                keys.append(ks)
+        for ks, (probs, embedding) in zip(keys, self.listener.hear_many(jobs) if jobs else []):
+            self._heard.update({k: (p, e) for k, p, e in zip(ks, probs, embedding)})
         probs, embedding = self._state
         while self._given + len(self._rows) in self._heard:
             k = self._given + len(self._rows)
@@ -221,9 +242,7 @@ class Hearing:
 
     def flush(self) -> None:
         """At the end of the stream: hear the windows still waiting for a batch."""
-        for net, waiting in self._waiting.items():
-            if waiting:
-                self._hear(net)
+        self._hear([n for n, waiting in self._waiting.items() if waiting])
 
     def finish(self) -> MusicTrack:
         """The track of everything fed (since the last ``take``)."""
