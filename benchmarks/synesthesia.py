@@ -5,8 +5,9 @@
 
 Songs of the synesthesia set (benchmarks/synesthesia_set.py: sections in ten styles coming back
 within and across songs, verse-chorus shaped) and real recordings never heard in training (the
-Warzone 2100 soundtrack, Debian's warzone2100-music, first 90 s of eight tracks) are mapped and
-drawn by the same engine as a render. One window a second, the picture's descriptor (a 16 px
+Warzone 2100 soundtracks, Debian's warzone2100-music, first 90 s of eight tracks: the legacy
+album's for the test variant, the aftermath album's, another composer's, for tuning) are mapped
+and drawn by the same engine as a render. One window a second, the picture's descriptor (a 16 px
 thumbnail and colour histograms, visualizer/listen/picture.py) is compared with:
 
 - repeat: mean picture distance between windows of the same style in different sections (another
@@ -60,11 +61,16 @@ RECORDINGS_PACKAGE = "warzone2100-music"
 RECORDING_S = 90.0
 
 
-def recordings(cache: Path, count: int = 8) -> list[Path]:
-    """The first ``count`` tracks of Debian's warzone2100-music (GPL-2+), cut to RECORDING_S, as WAVs."""
+RECORDING_ALBUMS = {"test": "legacy_soundtrack", "tuning": "aftermath_soundtrack"}
+
+
+def recordings(cache: Path, variant: str, count: int = 8) -> list[Path]:
+    """The first ``count`` tracks of an album of Debian's warzone2100-music (GPL-2+; the variant's,
+    ``RECORDING_ALBUMS``), cut to RECORDING_S, as WAVs."""
     import soundfile as sf
 
-    out = cache / "warzone2100"
+    album = RECORDING_ALBUMS[variant]
+    out = cache / "warzone2100" if variant == "test" else cache / f"warzone2100-{album}"
     done = sorted(out.glob("*.wav"))
     if len(done) >= count:
         return done[:count]
@@ -72,7 +78,7 @@ def recordings(cache: Path, count: int = 8) -> list[Path]:
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run(["apt-get", "download", RECORDINGS_PACKAGE], cwd=tmp, check=True, capture_output=True)
         subprocess.run(["dpkg-deb", "-x", str(next(Path(tmp).glob("*.deb"))), tmp], check=True)
-        tracks = sorted(Path(tmp).rglob("legacy_soundtrack/*.opus"))[:count]
+        tracks = sorted(Path(tmp).rglob(f"{album}/track*.opus"))[:count]
         for t in tracks:
             clip = load_audio(t)
             mono = clip.mono()[: int(RECORDING_S * clip.sample_rate)]
@@ -131,7 +137,7 @@ def pieces(variant: str, cache: Path, songs_only: bool = False) -> list[Piece]:
                 times.append(t)
                 labels.append((sec["style"], k, round(t - sec["start_s"]), sec.get("chorale"), sec["bpm"]))
         out.append(Piece(song["file"], path, np.array(times), labels))
-    for path in [] if songs_only else recordings(cache):
+    for path in [] if songs_only else recordings(cache, variant):
         out.append(Piece(path.stem, path, np.arange(4.0, RECORDING_S + 1e-6, 2.0), None))
     return out
 
@@ -258,7 +264,7 @@ def main() -> None:
         picks = [int((s * synesthesia_set.SECTION_S + 8) * FPS) for s in range(5)]  # 8 s into each section
         chorus_frames[mode] = to_uint8_images(generator(torch.from_numpy(plan.latents[picks])))
     model = Path(getattr(generator, "source", "")).name
-    print(f"synesthesia | {args.variant} set + {RECORDINGS_PACKAGE} | model {model} | {cpu_name()} | "
+    print(f"synesthesia | {args.variant} set + {RECORDINGS_PACKAGE} {RECORDING_ALBUMS[args.variant]} | model {model} | {cpu_name()} | "
           f"{time.strftime('%Y-%m-%d')} | {time.perf_counter() - start:.0f} s" + (f" | {' '.join(args.set)}" if args.set else ""))
     print(f"{'mode':>8s} {'repeat':>7s} {'chorus':>7s} {'agree':>7s} {'agree(real)':>11s} {'motion':>7s}")
     for mode, r in results.items():

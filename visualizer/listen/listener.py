@@ -76,6 +76,7 @@ class Listener:
     def __init__(self, nets: list[Musicnn], *, threads: int = 0) -> None:
         self.nets = nets
         self.threads = threads
+        self._pool: ThreadPoolExecutor | None = None  # two threads for ``hear_many``, made on first use
 
     @classmethod
     def bundled(cls, folder: Path = CHECKPOINT_DIR, **kwargs) -> "Listener":
@@ -126,8 +127,9 @@ class Listener:
         try:
             if len(jobs) == 1 or self.threads != 1 or (os.cpu_count() or 1) < 2:
                 return [self._run(net, windows) for net, windows in jobs]
-            with ThreadPoolExecutor(max_workers=2, thread_name_prefix="listener") as pool:
-                return list(pool.map(lambda job: self._run(*job), jobs))
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="listener")
+            return list(self._pool.map(lambda job: self._run(*job), jobs))
         finally:
             torch.set_num_threads(threads)
 
