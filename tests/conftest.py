@@ -43,3 +43,12 @@ def tone(seconds: float, sample_rate: int, channels: int = 1, freq: float = 440.
     x = 0.3 * np.sin(2 * np.pi * freq * t)
     x[(t % 0.5) < 0.003] += 0.5
     return np.repeat(x[None, :].astype(np.float32), channels, axis=0)
+
+
+def video_frames(path, step: int = 1) -> np.ndarray:
+    """Every decoded frame of a video's first stream, uint8 [frames, H, W, 3]; ``step`` keeps every
+    step-th pixel each way (big frames)."""
+    import av
+
+    with av.open(str(path)) as c:
+        return np.stack([f.to_ndarray(format="rgb24")[::step, ::step] for f in c.decode(c.streams.video[0])])

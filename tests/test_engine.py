@@ -11,7 +11,7 @@ from visualizer.audio.sources import load_audio
 from visualizer.engine import OfflineRenderer, render_file
 from visualizer.models.io import load_generator
 from visualizer.settings import Settings, from_dict, to_dict
-from tests.conftest import CLICK_TIMES
+from tests.conftest import CLICK_TIMES, video_frames as frames
 
 pytestmark = pytest.mark.slow
 
@@ -19,12 +19,6 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def generator():
     return load_generator(None, device="cpu")
-
-
-def frames(path, step: int = 1):
-    """Decoded frames [H, W, 3]; ``step`` keeps every step-th pixel each way (big frames)."""
-    with av.open(str(path)) as c:
-        return [f.to_ndarray(format="rgb24")[::step, ::step] for f in c.decode(c.streams.video[0])]
 
 
 def frame_brightness(path):

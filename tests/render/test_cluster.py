@@ -18,6 +18,7 @@ from visualizer.audio.demo import demo_loop, write_wav
 from visualizer.engine import render_file
 from visualizer.settings import Settings
 from visualizer.tools.ray_netns import can_make_namespaces, ray_cluster
+from tests.conftest import video_frames as decoded
 
 pytestmark = pytest.mark.skipif(not can_make_namespaces(), reason="needs root to make a network namespace "
                                                                     "(CI runs as root)")
@@ -29,11 +30,6 @@ SMALL = ["--size", "64", "--fps", "10", "--quiet"]
 def cluster():
     with ray_cluster(cpus=2) as c:
         yield c
-
-
-def decoded(path: Path) -> np.ndarray:
-    with av.open(str(path)) as c:
-        return np.stack([f.to_ndarray(format="rgb24") for f in c.decode(c.streams.video[0])])
 
 
 def audio_seconds(path: Path) -> float:

@@ -4,7 +4,6 @@ exactly the frames the whole plan draws there."""
 import tempfile
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
 
@@ -14,6 +13,7 @@ from visualizer.engine import OfflineRenderer
 from visualizer.models import load_generator
 from visualizer.render.frame_plan import pack_uniforms, plan_array, unpack_uniforms
 from visualizer.settings import Settings
+from tests.conftest import video_frames as decoded
 
 
 def test_a_big_plan_lives_in_an_unlinked_file_and_a_small_one_in_memory():
@@ -42,11 +42,6 @@ def planned():
     audio = demo_loop(bars=2).mean(0)
     track = analyse_signal(audio[::2].copy(), settings.analysis)  # 22050 Hz
     return settings, generator, OfflineRenderer(settings, generator).plan(track, 80)
-
-
-def decoded(path):
-    with av.open(str(path)) as c:
-        return np.stack([f.to_ndarray(format="rgb24") for f in c.decode(c.streams.video[0])])
 
 
 @pytest.mark.parametrize("span", [(0, 27), (27, 53), (53, 80)])
