@@ -104,6 +104,19 @@ def build_mapper(settings: Settings, generator: Generator, keyframes: Keyframes,
                   to_offset=to_offset)
 
 
+def stage_timer(stage_s: dict[str, float]) -> Callable[[str], None]:
+    """``lap(stage)``: adds the seconds since the previous lap (or since this call) to ``stage_s[stage]``."""
+    clock = time.perf_counter()
+
+    def lap(stage: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        stage_s[stage] = stage_s.get(stage, 0.0) + now - clock
+        clock = now
+
+    return lap
+
+
 def hear_clip(clip: AudioClip | AudioFile, settings: Settings) -> MusicTrack:
     """The listener over a whole clip, on the live schedule (``listen.update_s``), on one core."""
     return analyse_and_hear(clip, settings, analyse=False)[1]
@@ -118,15 +131,7 @@ def analyse_and_hear(audio: AudioClip | AudioFile, settings: Settings, *, analys
     far each has got (``FramePlanner.add``; its time counts as "mapping"), and (None, None) is returned."""
     from visualizer.listen.listener import SAMPLE_RATE, Listener
 
-    stage_s = {} if stage_s is None else stage_s
-    clock = time.perf_counter()
-
-    def lap(stage: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        stage_s[stage] = stage_s.get(stage, 0.0) + now - clock
-        clock = now
-
+    lap = stage_timer({} if stage_s is None else stage_s)
     analyzer = Analyzer(settings.analysis) if analyse else None
     parts: list[FeatureTrack] = []
     to_analysis = Resampler(audio.sample_rate, settings.analysis.sample_rate)
@@ -200,7 +205,7 @@ class FramePlanner:
         self._rows = FeatureTrack.concat([self._rows, rows]) if len(rows) else self._rows
         if music is not None:
             self._music = music if self._music is None else self._music.joined(music)
-        ready = min(heard_s, listened_s if music is not None or self._music is not None else np.inf)
+        ready = min(heard_s, listened_s)
         while self.done < self.frames and (self.done + 1) * self.dt <= ready:
             self._step(self.done)
             self.done += 1
@@ -259,9 +264,9 @@ class OfflineRenderer:
         stages: dict[str, float] = {}
         planner = FramePlanner(self, frame_count(clip.duration_s, s.render.fps))
         analyse_and_hear(clip, s, hear=self.follower is not None, stage_s=stages, sink=planner.add)
-        start = time.perf_counter()
+        lap = stage_timer(stages)
         plan = planner.finish()
-        stages["mapping"] = stages.get("mapping", 0.0) + time.perf_counter() - start
+        lap("mapping")
         return plan, stages
 
     def render(self, clip: AudioClip | AudioFile, output: Path, on_frames: Callable[[int], None] = lambda n: None,
@@ -289,13 +294,8 @@ class OfflineRenderer:
         with ``audio`` (already cut to the section) or none (a chunk of a render split over machines)."""
         s = self.settings
         stages = dict.fromkeys(("generator", "compositor", "encoder", "waiting"), 0.0)
-        start = clock = time.perf_counter()
-
-        def lap(stage: str) -> None:
-            nonlocal clock
-            now = time.perf_counter()
-            stages[stage] += now - clock
-            clock = now
+        start = time.perf_counter()
+        lap = stage_timer(stages)
 
         size = s.render.frame_size()
         batches = plan.batches()
@@ -406,8 +406,9 @@ def open_song(input_path: str | Path, output_path: str | Path, settings: Setting
               end_s: float | None, generator: Generator | None = None
               ) -> tuple[Path, AudioFile, tuple[int, int] | None, OfflineRenderer]:
     """What a render of one song starts with, in the order that tells a mistake before any work: the
-    checked output path, the song (checked to decode, read again a block at a time when used), its section's frames (None: all of it) and a renderer
-    with the generator (``generator``, else the one the settings name) and its music map."""
+    checked output path, the song (checked to decode, read again a block at a time when used), its
+    section's frames (None: all of it) and a renderer with the generator (``generator``, else the
+    one the settings name) and its music map."""
     output = check_output_path(output_path)
     settings.render.frame_size()  # a bad size is told before the song is loaded
     clip = open_audio(input_path)

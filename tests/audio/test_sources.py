@@ -64,7 +64,7 @@ def test_a_song_read_in_blocks_is_the_song_decoded_whole(tmp_path):
         assert all(b.shape[1] == size for b in blocks[:-1])
         np.testing.assert_array_equal(np.concatenate(blocks, axis=1), whole.samples)
     part = song.trimmed(0.75, 2.1)
-    np.testing.assert_array_equal(part.load().samples, whole.trimmed(0.75, 2.1).samples)
+    np.testing.assert_array_equal(np.concatenate(list(part.blocks()), axis=1), whole.trimmed(0.75, 2.1).samples)
     assert part.duration_s == pytest.approx(1.35, abs=1e-4)
 
 

@@ -113,12 +113,6 @@ class AudioFile:
         if held:
             yield np.concatenate(parts, axis=1)
 
-    def load(self) -> AudioClip:
-        """This view's samples, all at once."""
-        parts = list(self.blocks())
-        samples = np.concatenate(parts, axis=1) if parts else np.zeros((self.channels, 0), np.float32)
-        return AudioClip(samples, self.sample_rate)
-
 
 class Resampler:
     """Audio at ``rate`` Hz fed a block at a time, float32 [n] (mono) or [channels, n], out at ``target``

@@ -178,7 +178,6 @@ class Hearing:
         self.listener, self.update_s, self.batch = listener, update_s, batch
         self._held = np.zeros(WINDOW_SAMPLES, np.float32)  # silence before the stream's start
         self._held_from = -WINDOW_SAMPLES                   # stream sample of _held[0]
-        self._fed = 0
         self._taken = 0                                     # updates whose window has been cut
         self._waiting: dict[int, list[tuple[int, np.ndarray]]] = {n: [] for n in range(len(listener.nets))}
         self._heard: dict[int, tuple[np.ndarray, np.ndarray]] = {}
@@ -193,25 +192,25 @@ class Hearing:
     def feed(self, audio_16k: np.ndarray) -> None:
         """The next samples of the stream, float32 [n]."""
         self._held = np.concatenate([self._held, np.asarray(audio_16k, np.float32)])
-        self._fed += len(audio_16k)
+        fed = self._held_from + len(self._held)
         nets = len(self.listener.nets)
-        while self._taken < int(self._fed / SAMPLE_RATE / self.update_s + 1e-9):
+        while self._taken < int(fed / SAMPLE_RATE / self.update_s + 1e-9):
             k = self._taken
             end = self._end(k) - self._held_from
             net = k % nets
             self._waiting[net].append((k, self._held[end - WINDOW_SAMPLES:end].copy()))
             self._taken += 1
-        self._hear([n for n, waiting in self._waiting.items() if len(waiting) >= self.batch])
+        self._hear()
         keep = self._end(self._taken) - WINDOW_SAMPLES - self._held_from
         if keep > 0:
             self._held, self._held_from = self._held[keep:], self._held_from + keep
 
-    def _hear(self, nets: list[int]) -> None:
-        """Hear the waiting windows of ``nets``, ``batch`` at a time (fewer at the end), the networks side by side."""
+    def _hear(self, final: bool = False) -> None:
+        """Hear the waiting windows ``batch`` at a time (at the ``final`` end of the stream, those left
+        over too), the networks side by side."""
         jobs, keys = [], []
-        for net in nets:
-            waiting, self._waiting[net] = self._waiting[net], []
-            full = len(waiting) - len(waiting) % self.batch if len(waiting) >= self.batch else len(waiting)
+        for net, waiting in self._waiting.items():
+            full = len(waiting) if final else len(waiting) - len(waiting) % self.batch
             self._waiting[net] = waiting[full:]
             for i in range(0, full, self.batch):
                 ks, windows = zip(*waiting[i:i + self.batch])
@@ -244,7 +243,7 @@ class Hearing:
 
     def flush(self) -> None:
         """At the end of the stream: hear the windows still waiting for a batch."""
-        self._hear([n for n, waiting in self._waiting.items() if waiting])
+        self._hear(final=True)
 
     def finish(self) -> MusicTrack:
         """The track of everything fed (since the last ``take``)."""

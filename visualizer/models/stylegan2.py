@@ -207,6 +207,14 @@ class SynthesisLayer(nn.Module):
         return leaky_relu_bias(x, self.bias, clamp=self.conv_clamp)
 
 
+def input_growth(extra: tuple[int, int], step: int) -> tuple[int, int]:
+    """Output pixels (x, y) beyond the square, in multiples of ``step``, as the samples the synthesis
+    input grows by (two per step: one either side); a ValueError for other counts."""
+    if extra[0] % step or extra[1] % step:
+        raise ValueError(f"a wider picture grows by multiples of {step} px, not {extra}")
+    return 2 * extra[0] // step, 2 * extra[1] // step
+
+
 def reflect_wider(t: torch.Tensor, extra_x: int, extra_y: int) -> torch.Tensor:
     """[..., H, W] -> [..., H + extra_y, W + extra_x]: mirrored outward about its edges, half of each
     extra on either side (the extras even), as often as the growth needs."""
@@ -312,13 +320,10 @@ class SynthesisNetwork(nn.Module):
         convolutions draw on into the sides."""
         scale = (noise_scale.to(ws.device, torch.float32) if noise_scale is not None
                  else torch.ones(ws.shape[0], self.num_ws, device=ws.device))
-        step = self.wide_step()
-        if extra[0] % step or extra[1] % step:
-            raise ValueError(f"a wider picture grows by multiples of {step} px, not {extra}")
+        grow = input_growth(extra, self.wide_step())
         x = img = None
         for res, (lo, hi) in self.layer_ranges().items():
-            x, img = getattr(self, f"b{res}")(x, img, ws[:, lo:hi].float(), noise, scale[:, lo:hi],
-                                              extra=(2 * extra[0] // step, 2 * extra[1] // step))
+            x, img = getattr(self, f"b{res}")(x, img, ws[:, lo:hi].float(), noise, scale[:, lo:hi], extra=grow)
         return img
 
 

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from visualizer.models.base import ModelConfig
-from visualizer.models.stylegan2 import LRELU_GAIN, LRELU_SLOPE, FullyConnected, StyleGANNetwork
+from visualizer.models.stylegan2 import LRELU_GAIN, LRELU_SLOPE, FullyConnected, StyleGANNetwork, input_growth
 
 
 @dataclass(frozen=True)
@@ -300,11 +300,8 @@ class SynthesisNetwork(nn.Module):
         ``extra`` (x, y): output columns and rows beyond the square, multiples of ``wide_step``: the
         Fourier input is sampled over a wider (taller) grid, the same plane further out, and every
         layer, being convolutional at a fixed padding, carries it through to the picture."""
-        step = self.wide_step()
-        if extra[0] % step or extra[1] % step:
-            raise ValueError(f"a wider picture grows by multiples of {step} px, not {extra}")
         ws = ws.float()
-        x = self.input(ws[:, 0], (2 * extra[0] // step, 2 * extra[1] // step))
+        x = self.input(ws[:, 0], input_growth(extra, self.wide_step()))
         for i, name in enumerate(self.layer_names):
             x = getattr(self, name)(x, ws[:, i + 1])
         return x * self.output_scale

@@ -108,10 +108,10 @@ class Compositor:
     def _program(self, blend: bool, grain: bool) -> tuple:
         import moderngl
 
-        key = blend, grain, self._fit
+        # "wide" is cover of a picture that the generator drew in about the output's shape.
+        fit = FITS.index("cover") if FITS[self._fit] == "wide" else self._fit
+        key = blend, grain, fit
         if key not in self._programs:
-            # "wide" is cover of a picture that the generator drew in about the output's shape.
-            fit = FITS.index("cover") if FITS[self._fit] == "wide" else self._fit
             defines = {"BICUBIC": self.bicubic, "BLEND": blend, "GRAIN": grain, "FIT": fit}
             try:
                 program = self.ctx.program(vertex_shader=load_shader("fullscreen.vert"),

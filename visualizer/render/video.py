@@ -61,9 +61,10 @@ class _AacFeed:
         self._fold = audio.channels not in _LAYOUTS
         rate = audio.sample_rate
         self.rate = rate if rate in _AAC_RATES else min(_AAC_RATES, key=lambda r: abs(r - rate))
-        self._resampler = Resampler(rate, self.rate, 2 if self._fold else audio.channels)
+        channels = 2 if self._fold else audio.channels
+        self._resampler = Resampler(rate, self.rate, channels)
         self._blocks = audio.blocks()
-        self._held = np.zeros((2 if self._fold else audio.channels, 0), np.float32)
+        self._held = np.zeros((channels, 0), np.float32)
         self._ended = False
 
     def take(self, n: int) -> np.ndarray:
