@@ -106,3 +106,28 @@ def test_attribute_directions_move_the_measured_quality_their_way(trained):
             up = qualities(generator(generator.from_normal(eps + 2 * direction)))[name]
             down = qualities(generator(generator.from_normal(eps - 2 * direction)))[name]
         assert (up > down).float().mean() > 0.8, name
+
+
+
+def test_every_picture_the_music_lands_on_is_exposed_and_detailed():
+    """With the bundled model: the corpus's odd one out, its silence, is pushed by the distance terms
+    to the most different pictures; the exposure and detail terms keep its picture within the
+    model's own brightness range and above its lower detail."""
+    from visualizer.listen.place import picture_ranges
+
+    generator = load_generator(None, device="cpu")
+    corpus = synthetic_corpus(120)
+    corpus.acoustic[0] = corpus.acoustic.min(0) - 6.0    # silence: far below everything else
+    corpus.embeddings[0] = -3.0 * np.abs(corpus.embeddings).max(0)
+    seen = {}
+    for weight in (0.0, 20.0):
+        cfg = MapTrainConfig(steps=24, batch=6, prior_batch=48, exposure_weight=weight, detail_weight=weight,
+                             learning_rate=4e-3)
+        _, figures = train_map(generator, corpus, cfg, log=lambda m: None)
+        seen[weight] = figures
+    ranges = picture_ranges(generator, cfg)
+    watched, free = seen[20.0], seen[0.0]
+    assert watched["silence_detail"] >= ranges.detail * 0.95, watched
+    assert ranges.lo * 0.95 <= watched["silence_brightness"] / 255 <= ranges.hi * 1.05, watched
+    outside = lambda f: f["silence_detail"] < ranges.detail or not ranges.lo <= f["silence_brightness"] / 255 <= ranges.hi
+    assert outside(free), free   # the terms are what keeps it in (this test could fail without them)

@@ -1,12 +1,17 @@
 """A music corpus for training music maps: what the listener and the analyzer hear, window by window.
 
-The bundled corpus (checkpoints/listen-corpus.safetensors) holds about an hour of music: the
+The bundled corpus (checkpoints/listen-corpus.safetensors) holds 9263 windows of music: the
 scores of the analysis benchmark's tuning, validation and styles sets rendered by FluidSynth
-(chorales on ten instruments, drum grooves, a band, electronic and Latin grooves) and the music of
-Debian's extremetuxracer-data and frozen-bubble-data. Rebuild it, or add your own music to a
+(chorales on ten instruments, drum grooves, a band, electronic and Latin grooves), the music of
+Debian's extremetuxracer-data and frozen-bubble-data, and 60 windows of each track of
+freedroidrpg-data, lincity-ng-data, supertux-data and wesnoth-1.16-music (their music folders:
+orchestral, ambient, chiptune and pop game music; ``--add`` and ``--max-windows 60``). Rebuild it, or add your own music to a
 map's training with ``visualizer train-map --music FOLDER``:
 
     python -m visualizer.listen.corpus --out checkpoints/listen-corpus.safetensors FOLDER_OR_FILE ...
+
+``--add CORPUS`` extends a corpus instead of starting afresh; ``--max-windows N`` keeps at most N
+windows of each file, spread evenly over it.
 """
 
 from __future__ import annotations
@@ -45,6 +50,9 @@ class Corpus:
     def __len__(self) -> int:
         return len(self.embeddings)
 
+    def subset(self, rows: np.ndarray) -> "Corpus":
+        return Corpus(self.embeddings[rows], self.acoustic[rows], [self.sources[i] for i in rows])
+
     def __add__(self, other: "Corpus") -> "Corpus":
         return Corpus(np.concatenate([self.embeddings, other.embeddings]),
                       np.concatenate([self.acoustic, other.acoustic]), self.sources + other.sources)
@@ -65,12 +73,17 @@ def acoustic_track(mono: np.ndarray, analysis: AnalysisSettings, times: np.ndarr
     return out
 
 
-def hear_file(path: Path, listener: Listener, analysis: AnalysisSettings = AnalysisSettings()) -> Corpus:
-    """The corpus windows of one audio file."""
+def hear_file(path: Path, listener: Listener, analysis: AnalysisSettings = AnalysisSettings(),
+              max_windows: int | None = None) -> Corpus:
+    """The corpus windows of one audio file, one a second; at most ``max_windows``, spread evenly over it."""
     clip = load_audio(path)
     music = listener.track(to_listener_rate(clip.mono(), clip.sample_rate), CORPUS_HOP_S)
     acoustic = acoustic_track(clip.mono_at(analysis.sample_rate), analysis, music.time_s)
-    return Corpus(music.embedding, acoustic, [path.name] * len(music))
+    corpus = Corpus(music.embedding, acoustic, [path.name] * len(music))
+    if max_windows is not None and len(corpus) > max_windows:
+        # Long tracks would otherwise outweigh short ones in every batch the maps train on.
+        corpus = corpus.subset(np.linspace(0, len(corpus) - 1, max_windows).round().astype(int))
+    return corpus
 
 
 def audio_files(paths: list[Path]) -> list[Path]:
@@ -88,11 +101,11 @@ def audio_files(paths: list[Path]) -> list[Path]:
     return found
 
 
-def hear_files(paths: list[Path], listener: Listener, log=print) -> Corpus:
+def hear_files(paths: list[Path], listener: Listener, log=print, max_windows: int | None = None) -> Corpus:
     parts = []
     for path in audio_files(paths):
         try:
-            parts.append(hear_file(path, listener))
+            parts.append(hear_file(path, listener, max_windows=max_windows))
         except AudioError as exc:
             log(f"skipped {path}: {exc}")
             continue
@@ -116,6 +129,8 @@ def save_corpus(path: Path, corpus: Corpus) -> None:
 def load_corpus(path: Path = BUNDLED_CORPUS) -> Corpus:
     import json
 
+    if not Path(path).is_file():
+        raise CheckpointError(f"music corpus not found: {path}")
     tensors, meta = read_safetensors(path)
     if meta.get("format") != CORPUS_FORMAT:
         raise CheckpointError(f"{path} is not a music corpus")
@@ -127,8 +142,17 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("paths", nargs="+", type=Path)
     p.add_argument("--out", type=Path, default=BUNDLED_CORPUS)
+    p.add_argument("--add", type=Path, help="a corpus to extend (it may be --out itself)")
+    p.add_argument("--max-windows", type=int, help="at most this many windows a file, spread evenly over it")
     args = p.parse_args()
-    corpus = hear_files(args.paths, Listener.bundled(), log=lambda m: print(m, file=sys.stderr, flush=True))
+    try:
+        base = load_corpus(args.add) if args.add is not None else None
+        corpus = hear_files(args.paths, Listener.bundled(), log=lambda m: print(m, file=sys.stderr, flush=True),
+                            max_windows=args.max_windows)
+    except (AudioError, CheckpointError) as exc:
+        sys.exit(f"error: {exc}")
+    if base is not None:
+        corpus = base + corpus
     save_corpus(args.out, corpus)
     print(f"wrote {args.out}: {len(corpus)} windows from {len(set(corpus.sources))} files", file=sys.stderr)
 

@@ -11,10 +11,11 @@ angular distances do too (a cheap guide through the generator's bends), (3) the 
 spread over the whole prior: a sliced Wasserstein distance between their projections and those
 of true prior samples, so no part of the latent space is left unused and nothing collapses onto
 one picture, and (4) every picture the music lands on is one worth showing: its mean brightness
-stays within the middle of the generator's own range (``exposure_range``). Without (4) the
-distance terms push the corpus's outliers, silence above all, to the most different pictures a
-generator has, which for the cosmos model is an empty black sky. The quietest corpus window is in
-every pictured batch, so what a show displays before the music starts is always watched.
+stays within the middle of the generator's own range and its detail (busyness) above the
+generator's lower range (``picture_ranges``). Without (4) the distance terms push the corpus's
+outliers, silence above all, to the most different pictures a generator has, which for the cosmos
+model is an empty black sky, or a murky, soft blob. The quietest corpus window is in every pictured
+batch, so what a show displays before the music starts is always watched.
 Attribute directions (picture qualities as directions in the same coordinates) are
 measured on the generator's samples and stored with the map.
 """
@@ -104,6 +105,8 @@ class MapTrainConfig:
     prior_weight: float = 4.0
     exposure_weight: float = 2.0
     exposure_percentiles: tuple[float, float] = (20.0, 97.0)  # of the prior's picture brightness
+    detail_weight: float = 2.0
+    detail_percentile: float = 20.0  # of the prior's picture busyness: the floor
     seed: int = 0
 
 
@@ -114,19 +117,40 @@ def probe(generator) -> Tensor:
         return descriptor(generator(generator.from_normal(eps)).float().cpu())
 
 
+@dataclass(frozen=True)
+class PictureRanges:
+    """What a picture worth showing measures, from the generator's own samples: mean brightness
+    (luma 0..1) within [lo, hi], busyness (``qualities``) at least ``detail``."""
+
+    lo: float
+    hi: float
+    detail: float
+
+    def inside(self, q: dict[str, Tensor], slack: float = 1.0) -> Tensor:
+        """[B] bool: brightness within the range and detail above the floor (each widened by ``slack``)."""
+        return (q["brightness"] >= self.lo / slack) & (q["brightness"] <= self.hi * slack) & \
+            (q["busyness"] >= self.detail / slack)
+
+
 @torch.no_grad()
-def exposure_range(generator, percentiles: tuple[float, float], samples: int = 128, seed: int = 7) -> tuple[float, float]:
-    """Mean brightness (luma 0..1) at the two ``percentiles`` of ``samples`` pictures from the prior."""
+def picture_ranges(generator, cfg: "MapTrainConfig", samples: int = 128, seed: int = 7) -> PictureRanges:
+    """The brightness at ``cfg.exposure_percentiles`` and the busyness at ``cfg.detail_percentile`` of
+    ``samples`` pictures from the prior."""
     eps = torch.randn((samples, generator.latent_dim), generator=torch.Generator().manual_seed(seed))
-    b = torch.cat([qualities(generator(generator.from_normal(eps[i:i + 16])).float().cpu())["brightness"]
-                   for i in range(0, samples, 16)])
-    lo, hi = np.percentile(b.numpy(), percentiles)
-    return float(lo), float(hi)
+    q = [qualities(generator(generator.from_normal(eps[i:i + 16])).float().cpu()) for i in range(0, samples, 16)]
+    lo, hi = np.percentile(torch.cat([x["brightness"] for x in q]).numpy(), cfg.exposure_percentiles)
+    detail = np.percentile(torch.cat([x["busyness"] for x in q]).numpy(), cfg.detail_percentile)
+    return PictureRanges(float(lo), float(hi), float(detail))
 
 
-def _exposure_loss(brightness: Tensor, lo: float, hi: float) -> Tensor:
+def _shortfall(value: Tensor, floor: float) -> Tensor:
+    """Mean squared shortfall of ``value`` below ``floor``, in units of ``floor`` (0 above it)."""
+    return (((floor - value).clamp_min(0) / max(floor, 1e-3)) ** 2).mean()
+
+
+def _exposure_loss(brightness: Tensor, ranges: PictureRanges) -> Tensor:
     """Squared shortfall below ``lo`` and excess above ``hi``, in units of ``lo`` (0 inside the range)."""
-    return (((lo - brightness).clamp_min(0) ** 2 + (brightness - hi).clamp_min(0) ** 2) / max(lo, 1e-3) ** 2).mean()
+    return _shortfall(brightness, ranges.lo) + (((brightness - ranges.hi).clamp_min(0) / max(ranges.lo, 1e-3)) ** 2).mean()
 
 
 def train_map(generator, corpus: Corpus, cfg: MapTrainConfig = MapTrainConfig(), log=print) -> tuple[MusicMap, dict]:
@@ -136,7 +160,7 @@ def train_map(generator, corpus: Corpus, cfg: MapTrainConfig = MapTrainConfig(),
     basis = DescriptorBasis.fit(corpus.embeddings, corpus.acoustic)
     data = torch.from_numpy(basis.descriptors(corpus.embeddings, corpus.acoustic))
     quietest = data[int(np.argmin(corpus.acoustic[:, 1]))]  # column 1: level in dB / 20
-    lo, hi = exposure_range(generator, cfg.exposure_percentiles)
+    ranges = picture_ranges(generator, cfg)
     music_map = MusicMap(basis, generator.latent_dim)
     opt = torch.optim.Adam(music_map.net.parameters(), lr=cfg.learning_rate)
     start, last = time.perf_counter(), 0.0
@@ -162,41 +186,43 @@ def train_map(generator, corpus: Corpus, cfg: MapTrainConfig = MapTrainConfig(),
         few = many[:cfg.batch]
         images = generator.differentiable(generator.from_normal(eps_many[:cfg.batch])).float()
         pictures = descriptor(images)
-        brightness = qualities(images)["brightness"]
+        q = qualities(images)
         loss_picture = 1 - _pearson(_pair_distances(pictures), _pair_distances(few))
-        loss_exposure = _exposure_loss(brightness, lo, hi)
+        loss_exposure = _exposure_loss(q["brightness"], ranges)
+        loss_detail = _shortfall(q["busyness"], ranges.detail)
         loss = loss_picture + cfg.latent_weight * loss_latent + cfg.prior_weight * loss_prior + \
-            cfg.exposure_weight * loss_exposure
+            cfg.exposure_weight * loss_exposure + cfg.detail_weight * loss_detail
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         figures = {"picture_corr": round(1 - loss_picture.item(), 3), "latent_corr": round(1 - loss_latent.item(), 3),
                    "prior_swd": round(loss_prior.item(), 4),
-                   "exposed": round(float(((brightness >= lo) & (brightness <= hi)).float().mean()), 2)}
+                   "shown": round(float(ranges.inside(q).float().mean()), 2)}
         now = time.perf_counter()
         if now - last > 30 or step == cfg.steps:
             log(f"map step {step}/{cfg.steps} ({now - start:.0f} s): " + ", ".join(f"{k} {v}" for k, v in figures.items()))
             last = now
     music_map.eval().requires_grad_(False)
-    figures.update(exposure_figures(music_map, generator, data, quietest, lo, hi))
-    log("map exposure: " + ", ".join(f"{k} {v}" for k, v in figures.items() if k.startswith("exposure")
-                                     or k.startswith("silence")))
+    figures.update(exposure_figures(music_map, generator, data, quietest, ranges))
+    log("map pictures: " + ", ".join(f"{k} {v}" for k, v in figures.items() if k.startswith(("exposure", "detail", "silence"))))
     measure_attributes(music_map, generator)
     return music_map, figures
 
 
 @torch.no_grad()
-def exposure_figures(music_map: MusicMap, generator, data: Tensor, quietest: Tensor, lo: float, hi: float,
+def exposure_figures(music_map: MusicMap, generator, data: Tensor, quietest: Tensor, ranges: PictureRanges,
                      windows: int = 96) -> dict:
     """How the trained map's pictures are exposed: the share of ``windows`` evenly spaced corpus windows
-    whose picture's brightness is within [lo, hi], and the brightness of the quietest window's picture
-    (both luma 0..255)."""
+    whose picture is within ``ranges`` (widened by 10 %), and the brightness (luma 0..255) and detail
+    of the quietest window's picture."""
     rows = torch.cat([quietest[None], data[torch.linspace(0, len(data) - 1, windows).long()]])
-    b = torch.cat([qualities(generator(generator.from_normal(music_map(rows[i:i + 16]))).float().cpu())["brightness"]
-                   for i in range(0, len(rows), 16)])
-    inside = ((b[1:] >= lo * 0.9) & (b[1:] <= hi * 1.1)).float().mean()
-    return {"exposure_range": [round(lo * 255, 1), round(hi * 255, 1)], "exposure_share": round(float(inside), 3),
-            "silence_brightness": round(float(b[0]) * 255, 1)}
+    q = [qualities(generator(generator.from_normal(music_map(rows[i:i + 16]))).float().cpu())
+         for i in range(0, len(rows), 16)]
+    q = {k: torch.cat([x[k] for x in q]) for k in ("brightness", "busyness")}
+    inside = ranges.inside({k: v[1:] for k, v in q.items()}, slack=1.1).float().mean()
+    return {"exposure_range": [round(ranges.lo * 255, 1), round(ranges.hi * 255, 1)], "detail_floor": round(ranges.detail, 4),
+            "exposure_share": round(float(inside), 3), "silence_brightness": round(float(q["brightness"][0]) * 255, 1),
+            "silence_detail": round(float(q["busyness"][0]), 4)}
 
 
 @torch.no_grad()
