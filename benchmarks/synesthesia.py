@@ -5,7 +5,7 @@
 
 Songs of the synesthesia set (benchmarks/synesthesia_set.py: sections in ten styles coming back
 within and across songs, verse-chorus shaped) and real recordings never heard in training (the
-Warzone 2100 soundtracks, Debian's warzone2100-music, first 90 s of eight tracks: the legacy
+Warzone 2100 soundtracks, Debian's warzone2100-music, first 90 s of twelve tracks: the legacy
 album's for the test variant, the aftermath album's, another composer's, for tuning) are mapped
 and drawn by the same engine as a render. One window a second, the picture's descriptor (a 16 px
 thumbnail and colour histograms, visualizer/listen/picture.py) is compared with:
@@ -59,12 +59,13 @@ SKIP_S = 5.0
 MOTION_S = 10.0
 RECORDINGS_PACKAGE = "warzone2100-music"
 RECORDING_S = 90.0
+RECORDINGS = 12        # tracks a set: the recordings' agreement rests on their C(n, 2) pairs of tracks (28 at 8)
 
 
 RECORDING_ALBUMS = {"test": "legacy_soundtrack", "tuning": "aftermath_soundtrack"}
 
 
-def recordings(cache: Path, variant: str, count: int = 8) -> list[Path]:
+def recordings(cache: Path, variant: str, count: int = RECORDINGS) -> list[Path]:
     """The first ``count`` tracks of an album of Debian's warzone2100-music (GPL-2+; the variant's,
     ``RECORDING_ALBUMS``), cut to RECORDING_S, as WAVs."""
     import soundfile as sf
@@ -126,7 +127,7 @@ def parse_set(items: list[str]) -> dict[str, dict]:
     return out
 
 
-def pieces(variant: str, cache: Path, songs_only: bool = False) -> list[Piece]:
+def pieces(variant: str, cache: Path, songs_only: bool = False, count: int = RECORDINGS) -> list[Piece]:
     root = synesthesia_set.default_dir(variant)
     out = []
     for song in synesthesia_set.build(root, variant):
@@ -137,7 +138,7 @@ def pieces(variant: str, cache: Path, songs_only: bool = False) -> list[Piece]:
                 times.append(t)
                 labels.append((sec["style"], k, round(t - sec["start_s"]), sec.get("chorale"), sec["bpm"]))
         out.append(Piece(song["file"], path, np.array(times), labels))
-    for path in [] if songs_only else recordings(cache, variant):
+    for path in [] if songs_only else recordings(cache, variant, count):
         out.append(Piece(path.stem, path, np.arange(4.0, RECORDING_S + 1e-6, 2.0), None))
     return out
 
@@ -234,10 +235,11 @@ def main() -> None:
                    help="a listen-mode setting to try (repeatable)")
     p.add_argument("--modes", nargs="+", choices=("listen", "loop"), default=["listen", "loop"])
     p.add_argument("--songs-only", action="store_true", help="leave the recordings out (faster tuning runs)")
+    p.add_argument("--recordings", type=int, default=RECORDINGS, help="tracks of the album to use (at most 13)")
     args = p.parse_args()
     tried = parse_set(args.set)
     generator = load_generator(args.model, device="cpu")
-    all_pieces = pieces(args.variant, args.cache, args.songs_only)
+    all_pieces = pieces(args.variant, args.cache, args.songs_only, args.recordings)
     sounds = {piece.name: sound_descriptors(piece.path, piece.times) for piece in all_pieces}
     results, chorus_frames = {}, {}
     start = time.perf_counter()
@@ -264,7 +266,8 @@ def main() -> None:
         picks = [int((s * synesthesia_set.SECTION_S + 8) * FPS) for s in range(5)]  # 8 s into each section
         chorus_frames[mode] = to_uint8_images(generator(torch.from_numpy(plan.latents[picks])))
     model = Path(getattr(generator, "source", "")).name
-    print(f"synesthesia | {args.variant} set + {RECORDINGS_PACKAGE} {RECORDING_ALBUMS[args.variant]} | model {model} | {cpu_name()} | "
+    print(f"synesthesia | {args.variant} set + {RECORDINGS_PACKAGE} {RECORDING_ALBUMS[args.variant]} "
+          f"({0 if args.songs_only else args.recordings} tracks) | model {model} | {cpu_name()} | "
           f"{time.strftime('%Y-%m-%d')} | {time.perf_counter() - start:.0f} s" + (f" | {' '.join(args.set)}" if args.set else ""))
     print(f"{'mode':>8s} {'repeat':>7s} {'chorus':>7s} {'agree':>7s} {'agree(real)':>11s} {'motion':>7s}")
     for mode, r in results.items():

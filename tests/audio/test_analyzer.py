@@ -50,7 +50,7 @@ def test_silence_is_all_zero_and_finite():
     track = analyse_signal(np.zeros(SR * 12, np.float32), S)
     assert len(track.onset_times()) == 0 and len(track.beat_times()) == 0
     for values in (track.loudness, track.bands, track.chroma, track.centroid, track.flux, track.percussive,
-                   track.harmonic, track.beat, track.bar, track.tempo_bpm):
+                   track.harmonic, track.beat, track.bar, track.tempo_bpm, track.timbre):
         assert np.isfinite(values).all() and np.abs(values).max() == 0
 
 
@@ -100,6 +100,19 @@ def test_bands_follow_the_spectrum():
     assert low.bands[-1, 0] > 0.9 and low.bands[-1, 2] < 0.2
     assert high.bands[-1, 2] > 0.9 and high.bands[-1, 0] < 0.2
     assert high.centroid[-1] > low.centroid[-1]
+
+
+def test_timbre_tells_instruments_apart_whatever_the_level():
+    t = np.arange(SR * 2) / SR
+    rng = np.random.default_rng(0)
+    organ = sum(np.sin(2 * np.pi * 220 * k * t) / k for k in range(1, 6))
+    hiss = np.convolve(rng.standard_normal(len(t)), [1.0, -0.9], "same")   # noise tilted to the treble
+    timbre = {f"{name}@{level}": analyse_signal((level * x / np.abs(x).max()).astype(np.float32), S).timbre[-40:].mean(0)
+              for name, x in (("organ", organ), ("hiss", hiss)) for level in (0.05, 0.5)}
+    for name in ("organ", "hiss"):   # the same sound 20 dB quieter: the same envelope
+        assert np.abs(timbre[f"{name}@0.05"] - timbre[f"{name}@0.5"]).max() < 1.0
+    assert np.abs(timbre["organ@0.5"] - timbre["hiss@0.5"]).max() > 10.0
+    assert timbre["organ@0.5"][0] > 0 > timbre["hiss@0.5"][0]   # falling (low-heavy) against rising levels
 
 
 def test_chroma_names_the_played_pitch_class():

@@ -36,3 +36,28 @@ def test_the_builder_extends_a_corpus_and_names_bad_input_in_one_line(click_wav,
         result = run(*bad)
         assert result.returncode != 0 and "Traceback" not in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_reanalysis_measures_the_same_windows_again_and_keeps_the_embeddings(click_wav, listener, tmp_path):
+    from visualizer.audio.sources import AudioError
+    from visualizer.listen.corpus import Corpus, reanalysed
+
+    every, thinned = hear_file(click_wav, listener), hear_file(click_wav, listener, max_windows=3)
+    both = every + thinned
+    stale = Corpus(both.embeddings, both.acoustic[:, :22] * 0, both.sources)  # as a corpus made before the timbre
+    again = reanalysed(stale, [click_wav, click_wav], log=lambda m: None)
+    np.testing.assert_array_equal(again.embeddings, both.embeddings)
+    np.testing.assert_allclose(again.acoustic, both.acoustic, atol=1e-6)
+    assert again.acoustic.shape[1] == 34
+    first, unheard = tmp_path / "first.wav", tmp_path / "unheard.wav"
+    first.write_bytes(click_wav.read_bytes())
+    unheard.write_bytes(click_wav.read_bytes())
+    renamed = Corpus(stale.embeddings, stale.acoustic, ["first.wav"] * 6 + ["clicks.wav"] * 3)
+    with pytest.raises(AudioError, match="not the corpus's next file"):
+        reanalysed(renamed, [click_wav, first], log=lambda m: None)
+    said = []  # a file the builder could not read is not in the corpus: passed over, as it was then
+    np.testing.assert_allclose(reanalysed(renamed, [first, unheard, click_wav], log=said.append).acoustic,
+                               again.acoustic, atol=1e-6)
+    assert any(line.startswith(f"skipped {unheard}") for line in said)
+    with pytest.raises(AudioError, match="6 of the corpus's 9 windows"):
+        reanalysed(stale, [click_wav], log=lambda m: None)

@@ -18,10 +18,10 @@ def synthetic_corpus(n: int = 300, seed: int = 0) -> Corpus:
     """Windows of five kinds of 'music': clusters in the listener's embedding and the acoustic summary."""
     rng = np.random.default_rng(seed)
     centres_e = rng.normal(0, 1, (5, 400))
-    centres_a = rng.normal(0, 1, (5, 22))
+    centres_a = rng.normal(0, 1, (5, 34))
     kind = rng.integers(0, 5, n)
     return Corpus((centres_e[kind] + 0.3 * rng.normal(0, 1, (n, 400))).astype(np.float32),
-                  (centres_a[kind] + 0.3 * rng.normal(0, 1, (n, 22))).astype(np.float32), [f"k{k}" for k in kind])
+                  (centres_a[kind] + 0.3 * rng.normal(0, 1, (n, 34))).astype(np.float32), [f"k{k}" for k in kind])
 
 
 @pytest.fixture(scope="module")
@@ -64,20 +64,29 @@ def test_the_map_stays_on_the_prior_and_uses_all_of_it(trained):
 
 
 def test_a_map_keeps_its_descriptor_weights_and_an_older_one_reads_as_it_was_trained(trained, tmp_path):
-    from visualizer.listen.descriptor import CHROMA_WEIGHT, OLD_CHROMA_WEIGHT
+    from visualizer.listen.descriptor import CHROMA_WEIGHT, OLD_CHROMA_WEIGHT, OLD_SUMMARY_SIZE, TIMBRE_WEIGHT
     from visualizer.models.io import read_safetensors, write_safetensors
 
     generator, corpus, music_map, path = trained
-    assert load_map(path, generator).basis.chroma_weight == CHROMA_WEIGHT
+    basis = load_map(path, generator).basis
+    assert (basis.chroma_weight, basis.timbre_weight) == (CHROMA_WEIGHT, TIMBRE_WEIGHT)
+    # As the maps written before the weights were stored, and before the analyzer heard the timbre:
     tensors, meta = read_safetensors(path)
-    del tensors["basis.weights"]  # as the maps written before the weights were stored
+    del tensors["basis.weights"]
+    for name in ("basis.acoustic_mean", "basis.acoustic_std"):
+        tensors[name] = tensors[name][:OLD_SUMMARY_SIZE].contiguous()
+    axes = music_map.basis.axes.shape[0]
+    tensors["net.0.weight"] = tensors["net.0.weight"][:, :axes + OLD_SUMMARY_SIZE].contiguous()
     old = tmp_path / "old.map.safetensors"
     write_safetensors(old, tensors, meta)
-    basis = load_map(old, generator).basis
-    assert (basis.acoustic_weight, basis.chroma_weight) == (1.0, OLD_CHROMA_WEIGHT)
-    d_old = basis.descriptors(corpus.embeddings[:3], corpus.acoustic[:3])
+    old_map = load_map(old, generator)
+    basis = old_map.basis
+    assert (basis.acoustic_weight, basis.chroma_weight, basis.size) == (1.0, OLD_CHROMA_WEIGHT, axes + 22)
+    d_old = basis.descriptors(corpus.embeddings[:3], corpus.acoustic[:3])   # today's summary: 34 columns
+    np.testing.assert_array_equal(d_old, basis.descriptors(corpus.embeddings[:3], corpus.acoustic[:3, :22]))
     d_new = music_map.basis.descriptors(corpus.embeddings[:3], corpus.acoustic[:3])
-    np.testing.assert_allclose(d_old[:, -12:] * CHROMA_WEIGHT, d_new[:, -12:] * OLD_CHROMA_WEIGHT, rtol=1e-5)
+    np.testing.assert_allclose(d_old[:, -12:] * CHROMA_WEIGHT, d_new[:, -24:-12] * OLD_CHROMA_WEIGHT, rtol=1e-5)
+    assert old_map.place(corpus.embeddings[0], corpus.acoustic[0]).shape == (generator.latent_dim,)
 
 
 def test_a_map_loads_back_and_refuses_other_models_and_damage(trained, tmp_path):

@@ -15,7 +15,7 @@ import numpy as np
 import scipy.fft
 
 from visualizer.audio.beats import REFERENCE_HOP_S, BeatTracker
-from visualizer.audio.features import FeatureTrack
+from visualizer.audio.features import TIMBRE_SIZE, FeatureTrack
 from visualizer.audio.median import median_of
 from visualizer.audio.onsets import OnsetPicker, RunningPeak, decaying_max, onset_offset_s, onset_window
 from visualizer.audio.tonal import TonalChange, TonalOnsets
@@ -25,6 +25,8 @@ _SILENCE_DB = -80.0     # below this RMS level (dBFS) a band or the loudness rea
 _DYNAMIC_RANGE_DB = 42.0  # span mapped onto 0..1 below the adaptive peak
 _MIN_PEAK_DB = -50.0    # the adaptive peak never falls below this: quiet rooms stay dark
 _CENTROID_LO_HZ, _CENTROID_HI_HZ = 100.0, 8000.0
+_TIMBRE_RANGE = 1e-6    # the timbre hears bands down to 60 dB under the frame's loudest: a fixed floor would make
+                        # the gaps between a tone's harmonics deeper the louder it is
 _MEL_GAIN = 1e7         # log-compression strength of mel power relative to the peak level (a -70 dB floor)
 _HARMONIC_S = 9 * REFERENCE_HOP_S  # span of the causal time median of the harmonic estimate
 _PERCUSSIVE_BANDS = 5   # band pairs (10 mel bands) in the frequency median of the percussive estimate
@@ -246,7 +248,19 @@ class Analyzer:
             onset_time_s=onset_time, beat=beats.beat.astype(np.float32), beat_time_s=beats.beat_time_s,
             beat_phase=beats.phase.astype(np.float32), bar=beats.bar.astype(np.float32), bar_index=beats.bar_index,
             tempo_bpm=beats.bpm.astype(np.float32), tempo_confidence=beats.confidence.astype(np.float32),
+            timbre=self._timbre(mel_power, audible),
         )
+
+    def _timbre(self, mel_power: np.ndarray, audible: np.ndarray) -> np.ndarray:
+        """Cepstral coefficients 1..TIMBRE_SIZE of the mel band levels [count, n_mels] -> [count, 12] (dB):
+        the cosine series of the levels in dB across the bands, the mean (the level) left out."""
+        floor = np.maximum(mel_power.max(1, keepdims=True) * _TIMBRE_RANGE, 1e-30)
+        levels = 10.0 * np.log10(np.maximum(mel_power, floor))
+        series = scipy.fft.dct(levels, type=2, axis=1) / levels.shape[1]
+        out = np.zeros((len(levels), TIMBRE_SIZE), np.float32)
+        k = min(TIMBRE_SIZE, levels.shape[1] - 1)
+        out[:, :k] = series[:, 1:k + 1]
+        return np.where(audible[:, None], out, 0.0).astype(np.float32)
 
     def _onset_times(self, frames: np.ndarray, times: np.ndarray, is_new: np.ndarray, strength: np.ndarray,
                      tonal: np.ndarray) -> np.ndarray:

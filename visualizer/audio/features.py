@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
 BAND_NAMES = ("bass", "mid", "treble")
 EVENT_NAMES = ("onset", "beat", "bar")  # features that are non-zero on one row only
 TEMPO_LO_BPM, TEMPO_HI_BPM = 60.0, 180.0  # the 'tempo' feature maps this range onto 0..1
+TIMBRE_SIZE = 12       # cepstral coefficients 1..12 of the mel band levels (0, the level, is loudness_db's)
 
 
 def tempo_feature(bpm: float) -> float:
@@ -38,6 +39,9 @@ class Features:
     tempo_bpm: float = 0.0    # tempo estimate in beats per minute, 0 while unknown
     tempo_confidence: float = 0.0  # how periodic the recent onsets are, 0..1
     bar_index: int = -1       # bars counted since the meter became clear, -1 while it is not
+    timbre: np.ndarray = field(default_factory=lambda: np.zeros(TIMBRE_SIZE, np.float32))
+    # [12] the spectral envelope's shape whatever its level (MFCC 1-12): the k-th is the amplitude in dB
+    # of a cosine of k half-periods across the mel bands' levels; 0 in silence
 
     @property
     def tempo(self) -> float:
@@ -71,6 +75,7 @@ class FeatureTrack:
     bar_index: np.ndarray    # [T] int32, bar counter (-1 while the meter is unclear)
     tempo_bpm: np.ndarray    # [T] tempo estimate (0 while unknown)
     tempo_confidence: np.ndarray  # [T] 0..1
+    timbre: np.ndarray       # [T, 12] as Features.timbre
 
     def __len__(self) -> int:
         return len(self.time_s)
@@ -83,7 +88,7 @@ class FeatureTrack:
         return cls(time_s=z(dtype=np.float64), loudness=z(), loudness_db=z(), bands=z(3), flux=z(), onset=z(),
                    chroma=z(12), centroid=z(), percussive=z(), harmonic=z(), onset_time_s=z(dtype=np.float64),
                    beat=z(), beat_time_s=z(dtype=np.float64), beat_phase=z(), bar=z(),
-                   bar_index=z(dtype=np.int32), tempo_bpm=z(), tempo_confidence=z())
+                   bar_index=z(dtype=np.int32), tempo_bpm=z(), tempo_confidence=z(), timbre=z(TIMBRE_SIZE))
 
     @classmethod
     def concat(cls, parts: list["FeatureTrack"]) -> "FeatureTrack":
@@ -140,7 +145,7 @@ class FeatureTrack:
             chroma=self.chroma[i].copy(), percussive=float(self.percussive[i]), harmonic=float(self.harmonic[i]),
             beat=peak(self.beat), beat_phase=float(self.beat_phase[i]), bar=peak(self.bar),
             tempo_bpm=float(self.tempo_bpm[i]), tempo_confidence=float(self.tempo_confidence[i]),
-            bar_index=int(self.bar_index[i]),
+            bar_index=int(self.bar_index[i]), timbre=self.timbre[i].copy(),
         )
 
 

@@ -11,7 +11,9 @@ map's training with ``visualizer train-map --music FOLDER``:
     python -m visualizer.listen.corpus --out checkpoints/listen-corpus.safetensors FOLDER_OR_FILE ...
 
 ``--add CORPUS`` extends a corpus instead of starting afresh; ``--max-windows N`` keeps at most N
-windows of each file, spread evenly over it.
+windows of each file, spread evenly over it. ``--reanalyse CORPUS`` measures the acoustic summaries
+again from the files it was built from (given in the same order), keeping the listener's embeddings:
+for when the analyzer learns a feature (the timbre, 2026-12-03), at a tenth of a rebuild's time.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ import torch
 
 from visualizer.audio.analyzer import analyse_signal
 from visualizer.audio.sources import AudioError, load_audio
-from visualizer.listen.descriptor import AcousticSummary
+from visualizer.listen.descriptor import SUMMARY_SIZE, AcousticSummary
+from visualizer.listen.listener import SAMPLE_RATE as LISTENER_RATE
 from visualizer.listen.listener import Listener, to_listener_rate
 from visualizer.models.base import CheckpointError
 from visualizer.models.io import CHECKPOINT_DIR, read_safetensors, write_safetensors
@@ -41,7 +44,8 @@ FRAME_S = 1 / 30       # the acoustic summary is stepped as a 30 fps render step
 
 @dataclass
 class Corpus:
-    """Windows of music: listener embeddings [N, 400], acoustic summaries [N, 22], the file each came from."""
+    """Windows of music: listener embeddings [N, 400], acoustic summaries [N, 34] (22 in corpora made
+    before the analyzer heard the timbre), the file each came from."""
 
     embeddings: np.ndarray
     acoustic: np.ndarray
@@ -59,7 +63,7 @@ class Corpus:
 
 
 def acoustic_track(mono: np.ndarray, analysis: AnalysisSettings, times: np.ndarray) -> np.ndarray:
-    """The acoustic summary [len(times), 22] at each of ``times``, stepped frame by frame as the Mapper steps it."""
+    """The acoustic summary [len(times), 34] at each of ``times``, stepped frame by frame as the Mapper steps it."""
     track = analyse_signal(mono, analysis)
     summary = AcousticSummary()
     out = np.zeros((len(times), summary.values.size), np.float32)
@@ -84,6 +88,40 @@ def hear_file(path: Path, listener: Listener, analysis: AnalysisSettings = Analy
         # Long tracks would otherwise outweigh short ones in every batch the maps train on.
         corpus = corpus.subset(np.linspace(0, len(corpus) - 1, max_windows).round().astype(int))
     return corpus
+
+
+def reanalysed(corpus: Corpus, paths: list[Path], analysis: AnalysisSettings = AnalysisSettings(),
+               log=print) -> Corpus:
+    """``corpus`` with its acoustic summaries measured again by today's analyzer, its embeddings kept
+    (the listener is the slow part): ``paths`` are the files or folders it was built from, in the
+    order they were given then (each call's, one after the other, when it was built with ``--add``)."""
+    rows, parts = 0, []
+    for path in audio_files(paths):
+        try:
+            clip = load_audio(path)
+        except AudioError as exc:  # as the builder did: such a file is not in the corpus
+            log(f"skipped {path}: {exc}")
+            continue
+        run = 0
+        while rows + run < len(corpus) and corpus.sources[rows + run] == path.name:
+            run += 1
+        if run == 0 and path.name not in corpus.sources[rows:]:
+            log(f"skipped {path}: not in the corpus (it could not be read when the corpus was built)")
+            continue
+        if run == 0:
+            found = corpus.sources[rows] if rows < len(corpus) else "its end"
+            raise AudioError(f"{path} is not the corpus's next file (it has {found} there); give the files "
+                             "and folders in the order the corpus was built from")
+        count = int(len(to_listener_rate(clip.mono(), clip.sample_rate)) / LISTENER_RATE / CORPUS_HOP_S + 1e-9)
+        times = np.arange(1, count + 1) * CORPUS_HOP_S
+        if run < count:  # built with --max-windows: the same windows, spread evenly
+            times = times[np.linspace(0, count - 1, run).round().astype(int)]
+        parts.append(acoustic_track(clip.mono_at(analysis.sample_rate), analysis, times))
+        rows += len(times)
+        log(f"  {path.name}: {len(times)} windows")
+    if rows != len(corpus):
+        raise AudioError(f"the files give {rows} of the corpus's {len(corpus)} windows; name every file it was built from")
+    return Corpus(corpus.embeddings, np.concatenate(parts), corpus.sources)
 
 
 def audio_files(paths: list[Path]) -> list[Path]:
@@ -144,11 +182,20 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=BUNDLED_CORPUS)
     p.add_argument("--add", type=Path, help="a corpus to extend (it may be --out itself)")
     p.add_argument("--max-windows", type=int, help="at most this many windows a file, spread evenly over it")
+    p.add_argument("--reanalyse", type=Path, metavar="CORPUS",
+                   help="measure CORPUS's acoustic summaries again from the files it was built from (PATHS, in "
+                        "the order they were given), keeping its embeddings; after the analyzer learns a feature")
     args = p.parse_args()
+    log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
     try:
         base = load_corpus(args.add) if args.add is not None else None
-        corpus = hear_files(args.paths, Listener.bundled(), log=lambda m: print(m, file=sys.stderr, flush=True),
-                            max_windows=args.max_windows)
+        if base is not None and base.acoustic.shape[1] != SUMMARY_SIZE:
+            raise CheckpointError(f"{args.add} was made before the analyzer heard the timbre; measure it again "
+                                  f"first: python -m visualizer.listen.corpus --reanalyse {args.add} FILES ...")
+        if args.reanalyse is not None:
+            corpus = reanalysed(load_corpus(args.reanalyse), args.paths, log=log)
+        else:
+            corpus = hear_files(args.paths, Listener.bundled(), log=log, max_windows=args.max_windows)
     except (AudioError, CheckpointError) as exc:
         sys.exit(f"error: {exc}")
     if base is not None:
