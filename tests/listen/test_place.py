@@ -28,7 +28,7 @@ def synthetic_corpus(n: int = 300, seed: int = 0) -> Corpus:
 def trained(tiny_checkpoint, tmp_path_factory):
     generator = load_generator(tiny_checkpoint, device="cpu")
     corpus = synthetic_corpus()
-    music_map, figures = train_map(generator, corpus, MapTrainConfig(steps=120, batch=16, prior_batch=128),
+    music_map, figures = train_map(generator, corpus, MapTrainConfig(steps=240, batch=16, prior_batch=128),
                                    log=lambda m: None)
     path = tmp_path_factory.mktemp("maps") / "tiny.map.safetensors"
     save_map(path, music_map, generator, {"test": True})
