@@ -77,6 +77,11 @@ def acoustic_track(mono: np.ndarray, analysis: AnalysisSettings, times: np.ndarr
     return out
 
 
+def spread(count: int, keep: int) -> np.ndarray:
+    """Indices of ``keep`` of ``count`` windows spread evenly over them, the first and last included."""
+    return np.linspace(0, count - 1, keep).round().astype(int)
+
+
 def hear_file(path: Path, listener: Listener, analysis: AnalysisSettings = AnalysisSettings(),
               max_windows: int | None = None) -> Corpus:
     """The corpus windows of one audio file, one a second; at most ``max_windows``, spread evenly over it."""
@@ -86,7 +91,7 @@ def hear_file(path: Path, listener: Listener, analysis: AnalysisSettings = Analy
     corpus = Corpus(music.embedding, acoustic, [path.name] * len(music))
     if max_windows is not None and len(corpus) > max_windows:
         # Long tracks would otherwise outweigh short ones in every batch the maps train on.
-        corpus = corpus.subset(np.linspace(0, len(corpus) - 1, max_windows).round().astype(int))
+        corpus = corpus.subset(spread(len(corpus), max_windows))
     return corpus
 
 
@@ -112,10 +117,11 @@ def reanalysed(corpus: Corpus, paths: list[Path], analysis: AnalysisSettings = A
             found = corpus.sources[rows] if rows < len(corpus) else "its end"
             raise AudioError(f"{path} is not the corpus's next file (it has {found} there); give the files "
                              "and folders in the order the corpus was built from")
+        # As many windows as the listener's track had: counted on the same resampled signal it heard.
         count = int(len(to_listener_rate(clip.mono(), clip.sample_rate)) / LISTENER_RATE / CORPUS_HOP_S + 1e-9)
         times = np.arange(1, count + 1) * CORPUS_HOP_S
         if run < count:  # built with --max-windows: the same windows, spread evenly
-            times = times[np.linspace(0, count - 1, run).round().astype(int)]
+            times = times[spread(count, run)]
         parts.append(acoustic_track(clip.mono_at(analysis.sample_rate), analysis, times))
         rows += len(times)
         log(f"  {path.name}: {len(times)} windows")

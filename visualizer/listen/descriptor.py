@@ -105,8 +105,8 @@ class DescriptorBasis:
         e = ((np.atleast_2d(embeddings) - self.embedding_mean) / self.embedding_std) @ self.axes.T / self.axes_scale
         columns = len(self.acoustic_mean)
         a = (np.atleast_2d(acoustic)[:, :columns] - self.acoustic_mean) / self.acoustic_std
-        n, c = len(ACOUSTIC), len(ACOUSTIC) + 12
-        groups = [e, self.acoustic_weight * a[:, :n] / math.sqrt(n), self.chroma_weight * a[:, n:c] / math.sqrt(12)]
+        n, c = len(ACOUSTIC), OLD_SUMMARY_SIZE
+        groups = [e, self.acoustic_weight * a[:, :n] / math.sqrt(n), self.chroma_weight * a[:, n:c] / math.sqrt(c - n)]
         if columns > c:
             groups.append(self.timbre_weight * a[:, c:] / math.sqrt(columns - c))
         return np.concatenate(groups, axis=1).astype(np.float32)
