@@ -371,6 +371,9 @@ def _train_map_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="map to write (default: MODEL.map.safetensors beside the model, where renders and "
                                  "shows look for it)")
     p.add_argument("--steps", type=int, default=defaults.steps)
+    p.add_argument("--seed", type=int, default=defaults.seed,
+                   help="training seed; maps trained with different seeds differ, so try a few and keep the one "
+                        "benchmarks/synesthesia.py likes best (the bundled cosmos map is seed 1)")
     p.add_argument("--torch-device", dest="device", default="auto", help="auto, cpu, cuda or cuda:N")
     return p
 
@@ -381,7 +384,7 @@ def cmd_train_map(argv: list[str]) -> int:
     from visualizer.listen.training import train_model_map
 
     out = train_model_map(args.model, music=[Path(m) for m in args.music], out=Path(args.out) if args.out else None,
-                          cfg=MapTrainConfig(steps=args.steps), device=args.device,
+                          cfg=MapTrainConfig(steps=args.steps, seed=args.seed), device=args.device,
                           log=lambda msg: print(msg, file=sys.stderr, flush=True))
     print(f"wrote {out}", file=sys.stderr)
     return 0

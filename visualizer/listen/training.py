@@ -23,7 +23,7 @@ def train_model_map(model: str, *, music: list[Path], out: Path | None, cfg: Map
     log(f"training a music map for {resolve_checkpoint(model).name} on {len(corpus)} windows of music")
     start = time.perf_counter()
     music_map, figures = train_map(generator, corpus, cfg, log=log)
-    record = {"model": resolve_checkpoint(model).name, "windows": len(corpus), "steps": cfg.steps,
+    record = {"model": resolve_checkpoint(model).name, "windows": len(corpus), "steps": cfg.steps, "seed": cfg.seed,
               "minutes": round((time.perf_counter() - start) / 60, 1), "figures": figures,
               "saved": time.strftime("%Y-%m-%d %H:%M")}
     save_map(out, music_map, generator, record)
