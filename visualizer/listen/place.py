@@ -68,7 +68,8 @@ class MusicMap(nn.Module):
 
     @torch.no_grad()
     def place(self, embedding: np.ndarray, acoustic: np.ndarray) -> np.ndarray:
-        """One place [latent_dim] (float64) for a listener embedding [400] and an acoustic summary [22]."""
+        """One place [latent_dim] (float64) for a listener embedding [400] and an acoustic summary [34] (a map
+        fitted before the timbre reads its first 22)."""
         d = torch.from_numpy(self.basis.descriptors(embedding, acoustic))
         return self(d)[0].double().numpy()
 
