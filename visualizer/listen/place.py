@@ -6,7 +6,9 @@ live, so every output is a typical draw of the generator's prior (``Generator.fr
 
 Training needs no pairs of music and pictures. Over batches of corpus windows it asks that
 (1) the pictures' distances rise with the descriptors' distances (1 - Pearson correlation over
-the batch's pairs of picture descriptors, through the frozen generator), (2) the latents' own
+the batch's pairs between the logs of picture-descriptor and music-descriptor distances, through
+the frozen generator; logs, so that near pairs count as much as far ones, and without the
+quietest window, which would otherwise set the correlation alone), (2) the latents' own
 angular distances do too (a cheap guide through the generator's bends), (3) the outputs
 spread over the whole prior: a sliced Wasserstein distance between their projections and those
 of true prior samples, so no part of the latent space is left unused and nothing collapses onto
@@ -82,6 +84,11 @@ def _pearson(a: Tensor, b: Tensor) -> Tensor:
 def _pair_distances(x: Tensor) -> Tensor:
     i, j = torch.triu_indices(len(x), len(x), 1)
     return (x[i] - x[j]).norm(dim=1)
+
+
+def _log_distances(x: Tensor) -> Tensor:
+    """Logs of the pair distances of the rows of ``x``, so near pairs count as much as far ones."""
+    return torch.log(_pair_distances(x) + 1e-3)
 
 
 def _sliced_to_normal(eps: Tensor, gen: torch.Generator, projections: int = 64) -> Tensor:
@@ -188,7 +195,8 @@ def train_map(generator, corpus: Corpus, cfg: MapTrainConfig = MapTrainConfig(),
         images = generator.differentiable(generator.from_normal(eps_many[:cfg.batch])).float()
         pictures = descriptor(images)
         q = qualities(images)
-        loss_picture = 1 - _pearson(_pair_distances(pictures), _pair_distances(few))
+        # Row 0 (the quietest window) is left out: as the outlier of every batch it alone would set the correlation.
+        loss_picture = 1 - _pearson(_log_distances(pictures[1:]), _log_distances(few[1:]))
         loss_exposure = _exposure_loss(q["brightness"], ranges)
         loss_detail = _shortfall(q["busyness"], ranges.detail)
         loss = loss_picture + cfg.latent_weight * loss_latent + cfg.prior_weight * loss_prior + \
