@@ -136,8 +136,8 @@ def analyse_and_hear(audio: AudioClip | AudioFile, settings: Settings, *, analys
     parts: list[FeatureTrack] = []
     to_analysis = Resampler(audio.sample_rate, settings.analysis.sample_rate)
     lap("analysis")
-    # musicnn's small convolutions split badly across threads: on two cores a 30 s clip took
-    # 4.5 s on both and 2.6 s on one (docs/benchmarks.md).
+    # One thread: the listener's small convolutions gain nothing from a second core, which the
+    # analysis and the generator use (docs/benchmarks.md).
     hearing = Listener.bundled(threads=1).stream(settings.listen.update_s) if hear else None
     to_listener = Resampler(audio.sample_rate, SAMPLE_RATE)
     lap("listening")

@@ -169,7 +169,7 @@ def lower_thread_priority(nice: int) -> None:
 
 
 class ListenerWorker(_Worker):
-    """Listener thread: every ``listen.update_s`` the next network (they take turns) hears the last 3 s the
+    """Listener thread: every ``listen.update_s`` the listener (its next network, if it has several) hears the last 3 s the
     analysis thread resampled; the newest MusicState waits in ``states``. Runs at the CPU generator's
     lowered priority, so the display and the audio analysis keep the cores they need."""
 

@@ -153,10 +153,10 @@ class WalkSettings:
 
 @dataclass(frozen=True)
 class ListenSettings:
-    """The listener (two music-tagging networks) and the music map that turns what it hears into a place."""
+    """The listener (a music-tagging network) and the music map that turns what it hears into a place."""
 
-    update_s: float = _opt(0.5, "seconds between two listener updates; its two networks take turns, each hearing "
-                                "the 3 s before its update", lo=0.1, hi=10)
+    update_s: float = _opt(0.5, "seconds between two listener updates, each hearing the 3 s before it",
+                           lo=0.1, hi=10)
     smoothing_s: float = _opt(0.5, "how slowly the place follows what is heard (time constant, seconds); longer "
                                    "holds a section's picture steadier", lo=0, hi=60)
     wander: float = _opt(0.05, "how far the picture roams around its place along the walk's keyframes (0 = it "

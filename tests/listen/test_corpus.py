@@ -61,3 +61,14 @@ def test_reanalysis_measures_the_same_windows_again_and_keeps_the_embeddings(cli
     assert any(line.startswith(f"skipped {unheard}") for line in said)
     with pytest.raises(AudioError, match="6 of the corpus's 9 windows"):
         reanalysed(stale, [click_wav], log=lambda m: None)
+
+
+def test_rehearing_hears_the_same_windows_again_and_keeps_the_summaries(click_wav, listener):
+    from visualizer.listen.corpus import Corpus, reanalysed
+
+    every, thinned = hear_file(click_wav, listener), hear_file(click_wav, listener, max_windows=3)
+    both = every + thinned
+    stale = Corpus(both.embeddings * 0, both.acoustic, both.sources)  # as heard by another listener
+    again = reanalysed(stale, [click_wav, click_wav], log=lambda m: None, listener=listener)
+    np.testing.assert_allclose(again.embeddings, both.embeddings, atol=1e-5)
+    np.testing.assert_array_equal(again.acoustic, both.acoustic)

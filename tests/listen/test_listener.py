@@ -14,7 +14,12 @@ def listener() -> Listener:
     return Listener.bundled()
 
 
-def test_the_spectrogram_is_musicnns(listener):
+@pytest.fixture(scope="module")
+def teachers() -> Listener:
+    return Listener.teachers()
+
+
+def test_the_spectrogram_is_musicnns():
     y = (0.1 * np.random.default_rng(0).standard_normal(WINDOW_SAMPLES)).astype(np.float32)
     ref = librosa.feature.melspectrogram(y=y, sr=SAMPLE_RATE, n_fft=512, hop_length=256, n_mels=96, center=False).T
     ref = np.log10(1 + 10000 * ref.astype(np.float16).astype(np.float32))
@@ -23,9 +28,9 @@ def test_the_spectrogram_is_musicnns(listener):
     np.testing.assert_allclose(ours, ref, atol=2e-3)
 
 
-def test_the_tag_names_are_the_bundled_networks(listener):
-    assert listener.tags == TAGS
-    assert listener.embedding_dim == 400
+def test_the_tag_names_are_the_bundled_networks(listener, teachers):
+    assert listener.tags == teachers.tags == TAGS
+    assert listener.embedding_dim == teachers.embedding_dim == 400
 
 
 def drum_loop(seconds: float) -> np.ndarray:
@@ -49,7 +54,9 @@ def pad_chords(seconds: float) -> np.ndarray:
     return y.astype(np.float32)
 
 
-def test_drums_and_soft_chords_are_heard_as_different_music(listener):
+@pytest.mark.parametrize("which", ["listener", "teachers"])
+def test_drums_and_soft_chords_are_heard_as_different_music(which, request):
+    listener = request.getfixturevalue(which)
     drums = listener.track(drum_loop(6.0), 1.0)
     pads = listener.track(pad_chords(6.0), 1.0)
     d, p = drums.tags[-1], pads.tags[-1]
@@ -60,14 +67,22 @@ def test_drums_and_soft_chords_are_heard_as_different_music(listener):
     assert np.linalg.norm(drums.embedding[-1] - pads.embedding[-1]) > 0.5 * np.linalg.norm(pads.embedding[-1])
 
 
-def test_the_networks_take_turns_on_windows_that_end_at_each_update(listener):
+def test_the_teachers_take_turns_on_windows_that_end_at_each_update(teachers):
     audio = np.concatenate([pad_chords(4.0), drum_loop(4.0)])
-    track = listener.track(audio, 0.5)
+    track = teachers.track(audio, 0.5)
     np.testing.assert_allclose(track.time_s, np.arange(1, 17) * 0.5)
     changed = np.abs(np.diff(track.embedding, axis=0)) > 0
     mtt, msd = changed[:, :200].any(1), changed[:, 200:].any(1)
     # Update k is network k mod 2's: the MagnaTagATune part changes into rows 2, 4, ..., the other into 1, 3, ...
     assert mtt[1::2].all() and not mtt[::2].any() and msd[::2].all() and not msd[1::2].any()
+
+
+def test_the_listener_hears_windows_that_end_at_each_update(listener):
+    audio = np.concatenate([pad_chords(4.0), drum_loop(4.0)])
+    track = listener.track(audio, 0.5)
+    np.testing.assert_allclose(track.time_s, np.arange(1, 17) * 0.5)
+    # One network hears every window: the whole embedding changes at every update.
+    assert (np.abs(np.diff(track.embedding, axis=0)) > 0).any(1).all()
     again = listener.track(audio, 0.5)
     np.testing.assert_array_equal(track.embedding, again.embedding)  # the same audio, the same states
     # Causal: what is heard at 3.5 s does not depend on the audio after it.

@@ -13,7 +13,9 @@ map's training with ``visualizer train-map --music FOLDER``:
 ``--add CORPUS`` extends a corpus instead of starting afresh; ``--max-windows N`` keeps at most N
 windows of each file, spread evenly over it. ``--reanalyse CORPUS`` measures the acoustic summaries
 again from the files it was built from (given in the same order), keeping the listener's embeddings:
-for when the analyzer learns a feature (the timbre, 2026-12-03), at a tenth of a rebuild's time.
+for when the analyzer learns a feature (the timbre, 2026-12-03), at a tenth of a rebuild's time;
+``--rehear CORPUS`` hears its embeddings again, keeping the summaries: for when the listener changes
+(the small listener, 2026-12-03).
 """
 
 from __future__ import annotations
@@ -96,10 +98,11 @@ def hear_file(path: Path, listener: Listener, analysis: AnalysisSettings = Analy
 
 
 def reanalysed(corpus: Corpus, paths: list[Path], analysis: AnalysisSettings = AnalysisSettings(),
-               log=print) -> Corpus:
+               log=print, listener: Listener | None = None) -> Corpus:
     """``corpus`` with its acoustic summaries measured again by today's analyzer, its embeddings kept
-    (the listener is the slow part): ``paths`` are the files or folders it was built from, in the
-    order they were given then (each call's, one after the other, when it was built with ``--add``)."""
+    (the listener is the slow part), or with ``listener``, its embeddings heard again by that listener,
+    its summaries kept: ``paths`` are the files or folders it was built from, in the order they were
+    given then (each call's, one after the other, when it was built with ``--add``)."""
     rows, parts = 0, []
     for path in audio_files(paths):
         try:
@@ -118,15 +121,20 @@ def reanalysed(corpus: Corpus, paths: list[Path], analysis: AnalysisSettings = A
             raise AudioError(f"{path} is not the corpus's next file (it has {found} there); give the files "
                              "and folders in the order the corpus was built from")
         # As many windows as the listener's track had: counted on the same resampled signal it heard.
-        count = int(len(to_listener_rate(clip.mono(), clip.sample_rate)) / LISTENER_RATE / CORPUS_HOP_S + 1e-9)
-        times = np.arange(1, count + 1) * CORPUS_HOP_S
-        if run < count:  # built with --max-windows: the same windows, spread evenly
-            times = times[spread(count, run)]
-        parts.append(acoustic_track(clip.mono_at(analysis.sample_rate), analysis, times))
-        rows += len(times)
-        log(f"  {path.name}: {len(times)} windows")
+        mono_16k = to_listener_rate(clip.mono(), clip.sample_rate)
+        count = int(len(mono_16k) / LISTENER_RATE / CORPUS_HOP_S + 1e-9)
+        kept = spread(count, run) if run < count else np.arange(count)  # built with --max-windows: the same windows
+        if listener is not None:
+            parts.append(listener.track(mono_16k, CORPUS_HOP_S).embedding[kept])
+        else:
+            times = (np.arange(1, count + 1) * CORPUS_HOP_S)[kept]
+            parts.append(acoustic_track(clip.mono_at(analysis.sample_rate), analysis, times))
+        rows += len(kept)
+        log(f"  {path.name}: {len(kept)} windows")
     if rows != len(corpus):
         raise AudioError(f"the files give {rows} of the corpus's {len(corpus)} windows; name every file it was built from")
+    if listener is not None:
+        return Corpus(np.concatenate(parts), corpus.acoustic, corpus.sources)
     return Corpus(corpus.embeddings, np.concatenate(parts), corpus.sources)
 
 
@@ -191,6 +199,9 @@ def main() -> None:
     p.add_argument("--reanalyse", type=Path, metavar="CORPUS",
                    help="measure CORPUS's acoustic summaries again from the files it was built from (PATHS, in "
                         "the order they were given), keeping its embeddings; after the analyzer learns a feature")
+    p.add_argument("--rehear", type=Path, metavar="CORPUS",
+                   help="as --reanalyse, but hear CORPUS's embeddings again with the bundled listener, keeping its "
+                        "summaries; after the listener changes")
     args = p.parse_args()
     log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
     try:
@@ -200,6 +211,8 @@ def main() -> None:
                                   f"first: python -m visualizer.listen.corpus --reanalyse {args.add} FILES ...")
         if args.reanalyse is not None:
             corpus = reanalysed(load_corpus(args.reanalyse), args.paths, log=log)
+        elif args.rehear is not None:
+            corpus = reanalysed(load_corpus(args.rehear), args.paths, log=log, listener=Listener.bundled())
         else:
             corpus = hear_files(args.paths, Listener.bundled(), log=log, max_windows=args.max_windows)
     except (AudioError, CheckpointError) as exc:

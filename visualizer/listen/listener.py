@@ -1,11 +1,12 @@
 """The listener: what kind of music the last 3 seconds were, as tags and an embedding.
 
-Two musicnn networks take turns (one update every ``update_s``, each network every other one, which
-halves the cost): the MagnaTagATune one (instruments, voices, energy) and the
-Million Song Dataset one (genres, moods). Their penultimate features, side by side, are the music
-embedding [400] the music map places in a generator's latent space; their tag probabilities (a
-tag both know is their mean) are what ``visualizer analyze`` shows and what settings can tie
-picture qualities to.
+The bundled listener is one small network (``visualizer.listen.student``) distilled from two
+musicnn networks, the MagnaTagATune one (instruments, voices, energy) and the Million Song Dataset
+one (genres, moods), at about a thirtieth of their cost. It gives what they give together: the music
+embedding [400] (their penultimate features side by side) the music map places in a generator's
+latent space, and the tag probabilities (a tag both know is their mean) that ``visualizer analyze``
+shows and settings can tie picture qualities to. The teachers themselves (``Listener.teachers``)
+take turns when heard as a listener: one update every ``update_s``, each network every other one.
 
 The same windows are heard live and offline: one ends every ``update_s`` seconds of stream time,
 and a window that would reach back before the stream's start is padded with silence, so a render
@@ -25,9 +26,11 @@ import numpy as np
 import torch
 
 from visualizer.listen.musicnn import SAMPLE_RATE, WINDOW_SAMPLES, Musicnn, load_musicnn, log_mel
+from visualizer.listen.student import Student, load_student
 from visualizer.models.io import CHECKPOINT_DIR
 
-LISTENER_FILES = ("musicnn-mtt.safetensors", "musicnn-msd.safetensors")
+LISTENER_FILE = "listen-small.safetensors"
+TEACHER_FILES = ("musicnn-mtt.safetensors", "musicnn-msd.safetensors")
 WINDOW_S = WINDOW_SAMPLES / SAMPLE_RATE
 
 
@@ -71,16 +74,23 @@ class MusicTrack:
 
 
 class Listener:
-    """The two tagging networks and the tag vocabulary they share."""
+    """Tagging networks (each giving tag logits and its part of the embedding for log-mel windows)
+    and the tag vocabulary they share."""
 
-    def __init__(self, nets: list[Musicnn], *, threads: int = 0) -> None:
+    def __init__(self, nets: list[Musicnn | Student], *, threads: int = 0) -> None:
         self.nets = nets
         self.threads = threads
         self._pool: ThreadPoolExecutor | None = None  # two threads for ``hear_many``, made on first use
 
     @classmethod
     def bundled(cls, folder: Path = CHECKPOINT_DIR, **kwargs) -> "Listener":
-        return cls([load_musicnn(folder / name) for name in LISTENER_FILES], **kwargs)
+        """The listener renders and shows hear with: the small network distilled from the teachers."""
+        return cls([load_student(folder / LISTENER_FILE)], **kwargs)
+
+    @classmethod
+    def teachers(cls, folder: Path = CHECKPOINT_DIR, **kwargs) -> "Listener":
+        """The two musicnn networks the small one learnt from (what ``distill`` trains it on)."""
+        return cls([load_musicnn(folder / name) for name in TEACHER_FILES], **kwargs)
 
     @cached_property
     def tags(self) -> tuple[str, ...]:
