@@ -3,9 +3,9 @@
     python benchmarks/listener_speed.py [--seconds 32] [--repeats 3]
 
 Hears the synthesised demo loop as a render does (one window of 3 s every ``listen.update_s``, one
-thread a network: the two teachers side by side on two) with each listener and prints, for each, the best of ``--repeats`` runs: seconds to hear
-the song, milliseconds a window, the share of the song's duration, and the teachers' time over the
-small one's.
+thread a network: the two teachers side by side on two) with each listener and prints, for each,
+the best of ``--repeats`` runs: seconds to hear the song, milliseconds a window, the share of the
+song's duration, and the teachers' time over the small one's.
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(1)
     update_s = Settings().listen.update_s
-    song = demo_loop()
-    bars = max(1, round(args.seconds / (song.shape[1] / 44100) * 8))
-    audio = to_listener_rate(demo_loop(bars=bars).mean(axis=0), 44100)
+    bpm = 120.0
+    bars = max(1, round(args.seconds / (4 * 60 / bpm)))
+    audio = to_listener_rate(demo_loop(bpm=bpm, bars=bars).mean(axis=0), 44100)
     duration = len(audio) / 16000
     print(f"# {host_and_cpu()}; {duration:.1f} s of the demo loop, a window every {update_s} s, "
           "one thread a network")

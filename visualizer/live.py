@@ -169,9 +169,9 @@ def lower_thread_priority(nice: int) -> None:
 
 
 class ListenerWorker(_Worker):
-    """Listener thread: every ``listen.update_s`` the listener (its next network, if it has several) hears the last 3 s the
-    analysis thread resampled; the newest MusicState waits in ``states``. Runs at the CPU generator's
-    lowered priority, so the display and the audio analysis keep the cores they need."""
+    """Listener thread: every ``listen.update_s`` the listener (its next network, if it has several) hears
+    the last 3 s the analysis thread resampled; the newest MusicState waits in ``states``. Runs at the CPU
+    generator's lowered priority, so the display and the audio analysis keep the cores they need."""
 
     def __init__(self, listener, feed: FeatureFeed, update_s: float, nice: int = 0) -> None:
         from visualizer.listen.listener import WINDOW_S

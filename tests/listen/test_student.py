@@ -5,8 +5,7 @@ import numpy as np
 import pytest
 
 from tests.listen.test_listener import drum_loop, pad_chords
-from visualizer.audio.demo import write_wav
-from visualizer.audio.demo import demo_loop
+from visualizer.audio.demo import demo_loop, write_wav
 from visualizer.listen.listener import Listener, to_listener_rate
 from visualizer.listen.musicnn import SAMPLE_RATE, WINDOW_SAMPLES
 from visualizer.models.base import CheckpointError

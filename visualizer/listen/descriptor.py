@@ -99,10 +99,14 @@ class DescriptorBasis:
         scale = float(np.sqrt((proj ** 2).sum(1).mean()))
         return cls(mean, std, vt[:axes], scale, acoustic.mean(0), acoustic.std(0) + 1e-6)
 
+    def embedding_axes(self, embeddings: np.ndarray) -> np.ndarray:
+        """[N, E] -> the descriptor's embedding group [N, k] (RMS norm 1 over the corpus)."""
+        return ((np.atleast_2d(embeddings) - self.embedding_mean) / self.embedding_std) @ self.axes.T / self.axes_scale
+
     def descriptors(self, embeddings: np.ndarray, acoustic: np.ndarray) -> np.ndarray:
         """[N, E] and [N, 22 or more] -> descriptors [N, size]: embedding axes (RMS norm 1 over the corpus),
         then the acoustic, chroma and timbre groups (each RMS norm ~ its weight)."""
-        e = ((np.atleast_2d(embeddings) - self.embedding_mean) / self.embedding_std) @ self.axes.T / self.axes_scale
+        e = self.embedding_axes(embeddings)
         columns = len(self.acoustic_mean)
         a = (np.atleast_2d(acoustic)[:, :columns] - self.acoustic_mean) / self.acoustic_std
         n, c = len(ACOUSTIC), OLD_SUMMARY_SIZE

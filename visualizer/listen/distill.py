@@ -125,8 +125,7 @@ def student_figures(net: Student, mel: torch.Tensor, emb: np.ndarray, tags: torc
 
     logits, heard = zip(*(net(mel[i:i + 256]) for i in range(0, len(mel), 256)))
     heard = torch.cat(heard).numpy()
-    project = lambda e: ((e - basis.embedding_mean) / basis.embedding_std) @ basis.axes.T / basis.axes_scale  # noqa: E731
-    ours, theirs = project(heard), project(emb)
+    ours, theirs = basis.embedding_axes(heard), basis.embedding_axes(emb)
     r2 = 1 - ((ours - theirs) ** 2).mean(0) / theirs.var(0)
     n = min(pairs_of, len(ours))
     iu = np.triu_indices(n, 1)

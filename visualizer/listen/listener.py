@@ -2,10 +2,10 @@
 
 The bundled listener is one small network (``visualizer.listen.student``) distilled from two
 musicnn networks, the MagnaTagATune one (instruments, voices, energy) and the Million Song Dataset
-one (genres, moods), at about a thirtieth of their cost. It gives what they give together: the music
-embedding [400] (their penultimate features side by side) the music map places in a generator's
-latent space, and the tag probabilities (a tag both know is their mean) that ``visualizer analyze``
-shows and settings can tie picture qualities to. The teachers themselves (``Listener.teachers``)
+one (genres, moods), hearing in about a tenth of their time (docs/benchmarks.md). It gives what
+they give together: the music embedding [400] (their penultimate features side by side) the music
+map places in a generator's latent space, and the tag probabilities (a tag both know is their
+mean) that ``visualizer analyze`` shows and settings can tie picture qualities to. The teachers themselves (``Listener.teachers``)
 take turns when heard as a listener: one update every ``update_s``, each network every other one.
 
 The same windows are heard live and offline: one ends every ``update_s`` seconds of stream time,

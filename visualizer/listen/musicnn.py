@@ -15,7 +15,6 @@ electronic, jazz, metal, ambient, chillout, sad, happy, ...). Both are ISC-licen
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -25,7 +24,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from visualizer.models.base import CheckpointError, ModelConfig
+from visualizer.models.base import ModelConfig
 
 SAMPLE_RATE = 16000
 N_FFT = 512
@@ -138,24 +137,13 @@ def log_mel(audio: np.ndarray) -> np.ndarray:
 
 def save_musicnn(path: Path, net: Musicnn, source: str, dtype: torch.dtype = torch.float16) -> None:
     """Write converted musicnn weights (batch-norm statistics in float32) with the config and provenance."""
-    from visualizer.models.io import write_safetensors
+    from visualizer.listen.weights import save_net
 
-    tensors = {k: (v.to(dtype) if v.is_floating_point() and "running_" not in k else v).contiguous()
-               for k, v in net.state_dict().items()}
-    write_safetensors(path, tensors, {"format": MUSICNN_FORMAT, "config": json.dumps(net.cfg.to_dict()),
-                                      "source": source})
+    save_net(path, net, MUSICNN_FORMAT, {"source": source}, dtype=dtype)
 
 
 def load_musicnn(path: Path) -> Musicnn:
     """A converted musicnn network, float32, eval mode; a CheckpointError naming what is wrong."""
-    from visualizer.models.io import read_safetensors
+    from visualizer.listen.weights import load_net
 
-    tensors, metadata = read_safetensors(path)
-    if metadata.get("format") != MUSICNN_FORMAT:
-        raise CheckpointError(f"{path} is not a converted musicnn network")
-    try:
-        net = Musicnn(MusicnnConfig.from_dict(json.loads(metadata["config"])))
-        net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in tensors.items()})
-    except (KeyError, ValueError, TypeError, RuntimeError) as exc:
-        raise CheckpointError(f"listener weights {path} are damaged: {str(exc).splitlines()[0][:160]}") from None
-    return net.eval().requires_grad_(False)
+    return load_net(path, MUSICNN_FORMAT, "a converted musicnn network", lambda c: Musicnn(MusicnnConfig.from_dict(c)))

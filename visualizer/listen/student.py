@@ -3,7 +3,7 @@
 musicnn's front end (convolutions 7 frames by 38 or 67 bands, a thousand filters) costs about
 48 ms a 3 s window on one core, a quarter of a 512 px render's time. The student hears the same
 log-mel window [187 frames, 96 bands] with 1-D convolutions over time that see all 96 bands at
-once (the first three strided, the last two dilated: about 3 s of context at the last), pools over
+once (the first three strided, the last two dilated: about 2 s of context at the last), pools over
 time (max and mean) and gives, in one pass, what both teachers give together: the 92 tag
 probabilities (a tag both teachers know is their mean) and the 400-number embedding, in the
 teachers' own units, so the descriptor and the music maps read it as they read musicnn's.
@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from visualizer.listen.musicnn import N_MELS
-from visualizer.models.base import CheckpointError, ModelConfig
+from visualizer.models.base import ModelConfig
 
 STUDENT_FORMAT = "visualizer-listen-student"
 
@@ -83,25 +83,13 @@ class Student(nn.Module):
 def save_student(path, net: Student, record: dict) -> None:
     """Write a student's weights (float16; batch-norm statistics and the target scale in float32)
     with its config and a record of its training."""
-    from visualizer.models.io import write_safetensors
+    from visualizer.listen.weights import save_net
 
-    keep = ("running_", "target_")
-    tensors = {k: (v.half() if v.is_floating_point() and not any(s in k for s in keep) else v).contiguous()
-               for k, v in net.state_dict().items()}
-    write_safetensors(path, tensors, {"format": STUDENT_FORMAT, "config": json.dumps(net.cfg.to_dict()),
-                                      "record": json.dumps(record)})
+    save_net(path, net, STUDENT_FORMAT, {"record": json.dumps(record)}, exact=("running_", "target_"))
 
 
 def load_student(path) -> Student:
     """A student listener, float32, eval mode; a CheckpointError naming what is wrong."""
-    from visualizer.models.io import read_safetensors
+    from visualizer.listen.weights import load_net
 
-    tensors, metadata = read_safetensors(path)
-    if metadata.get("format") != STUDENT_FORMAT:
-        raise CheckpointError(f"{path} is not a student listener")
-    try:
-        net = Student(StudentConfig.from_dict(json.loads(metadata["config"])))
-        net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in tensors.items()})
-    except (KeyError, ValueError, TypeError, RuntimeError) as exc:
-        raise CheckpointError(f"listener weights {path} are damaged: {str(exc).splitlines()[0][:160]}") from None
-    return net.eval().requires_grad_(False)
+    return load_net(path, STUDENT_FORMAT, "a student listener", lambda c: Student(StudentConfig.from_dict(c)))
